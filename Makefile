@@ -1,0 +1,48 @@
+# hostagent — run `make help` for the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+BUILD := $(CURDIR)/.build
+BIN := $(CURDIR)/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# Modest parallelism: container tests share two cores with the machine.
+GOTEST_P ?= 2
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## show the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## install the system packages the tests and the demo need (Debian 12, as root)
+	./scripts/install-deps.sh
+
+.PHONY: build
+build: ## build bin/hostagent
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/hostagent ./cmd/hostagent
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+
+.PHONY: unit
+unit: ## unit tests (no containers)
+	$(GO) test -v -count=1 -p $(GOTEST_P) ./... 2>&1 | tee $(BUILD)/unit.log
+
+.PHONY: fuzz-short
+fuzz-short: ## run every fuzz target briefly
+	./scripts/fuzz.sh $${FUZZTIME:-10s}
+
+.PHONY: test
+test: deps lint unit integration fuzz-short ## everything CI runs: lint, unit, integration, short fuzz
+
+$(BUILD):
+	mkdir -p $@
+
+unit integration: | $(BUILD)
+
+-include mk/*.mk
