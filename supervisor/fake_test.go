@@ -135,7 +135,9 @@ func (f *fakeEngine) Inspect(_ context.Context, id string) (Container, error) {
 
 func (f *fakeEngine) Events(ctx context.Context, _ string) <-chan EngineEvent { return f.events }
 
-func (f *fakeEngine) ConfigHash(_ *compose.Stack, svc *compose.Service) string { return "hash-" + svc.Name }
+func (f *fakeEngine) ConfigHash(_ *compose.Stack, svc *compose.Service) string {
+	return "hash-" + svc.Name
+}
 
 // kill makes a service's container die as `podman kill` would.
 func (f *fakeEngine) kill(service string) {

@@ -53,7 +53,7 @@ type runner struct {
 	lastCheck    ProbeResult
 	lastCheckAt  time.Time
 	acting       bool
-	cascadeDue   bool     // restarted: tell restart:true dependents once healthy
+	cascadeDue   bool // restarted: tell restart:true dependents once healthy
 	healthyCh    chan struct{}
 	waitingFor   []string
 	detail       string
