@@ -8,7 +8,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -98,10 +100,16 @@ func run() int {
 
 // checks logs one line per thing the hardening must still allow (or deny).
 func checks(log *slog.Logger) {
-	host := env("ORCHESTRATOR_DOCKER_HOST", "unix:///run/podman/podman.sock")
-	log.Info("check podman socket", "ok", ping(host) == nil, "err", errString(ping(host)))
+	api := client(env("ORCHESTRATOR_DOCKER_HOST", "unix:///run/podman/podman.sock"))
+	err := call(api, http.MethodGet, "/_ping", nil)
+	log.Info("check podman socket", "ok", err == nil, "err", errString(err))
 
-	_, err := os.ReadFile("/proc/1/cgroup")
+	// A container made through the socket, as the real agent makes the
+	// stack's: the e2e test checks that `systemctl stop` leaves it running.
+	err = sentinel(api)
+	log.Info("check start container via socket", "ok", err == nil, "err", errString(err))
+
+	_, err = os.ReadFile("/proc/1/cgroup")
 	log.Info("check read /proc/1/cgroup", "ok", err == nil, "err", errString(err))
 
 	state := env("ORCHESTRATOR_STATE_DIR", "/var/lib/hostagent")
@@ -115,26 +123,54 @@ func checks(log *slog.Logger) {
 	log.Info("check read token", "ok", err == nil && len(strings.TrimSpace(string(token))) == 64, "err", errString(err))
 }
 
-func ping(host string) error {
-	path, ok := strings.CutPrefix(host, "unix://")
-	if !ok {
-		return fmt.Errorf("not a unix socket: %s", host)
-	}
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+func client(host string) *http.Client {
+	path := strings.TrimPrefix(host, "unix://")
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", path)
 		},
 	}}
-	resp, err := c.Get("http://podman/_ping")
+}
+
+// call sends one API request; 2xx and 304 (already started) are success.
+func call(c *http.Client, method, path string, body any) error {
+	var rd io.Reader
+	if body != nil {
+		js, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(js)
+	}
+	req, err := http.NewRequest(method, "http://podman"+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /_ping: %s %s", resp.Status, body)
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotModified {
+		return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, bytes.TrimSpace(msg))
 	}
 	return nil
+}
+
+func sentinel(c *http.Client) error {
+	const name = "hostagent-e2e-sentinel"
+	err := call(c, http.MethodPost, "/v1.41/containers/create?name="+name, map[string]any{
+		"Image":  "localhost/hostagent-busybox:latest",
+		"Cmd":    []string{"sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"},
+		"Labels": map[string]string{"com.docker.compose.project": "hostagent-e2e", "com.docker.compose.service": "sentinel"},
+	})
+	// Docker answers 409 for a taken name, Podman 4 a 500 "already in use".
+	if err != nil && !strings.Contains(err.Error(), "409") && !strings.Contains(err.Error(), "already in use") {
+		return err
+	}
+	return call(c, http.MethodPost, "/v1.41/containers/"+name+"/start", nil)
 }
 
 func errString(err error) string {
