@@ -30,3 +30,10 @@ e2e-run: $(NFPM) | $(BUILD)
 e2e-pkg:
 	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(E2E_TAGS)' -ldflags '$(LDFLAGS)' -o $(E2E_DIR)/bin/$(E2E_SLOT)/hostagent $(E2E_MAIN)
 	$(MAKE) --no-print-directory package-only PKG_BIN=$(E2E_DIR)/bin/$(E2E_SLOT)/hostagent PKG_VERSION=$(VERSION) DIST=$(E2E_DIR)/dist/$(E2E_SLOT)
+
+.PHONY: e2e-clean
+e2e-clean: ## remove the e2e Podman storage (box, stack, images) and the rootfs cache
+	if [ -f $(E2E_DIR)/podman/storage.conf ]; then \
+	  CONTAINERS_CONF=$(E2E_DIR)/podman/containers.conf CONTAINERS_STORAGE_CONF=$(E2E_DIR)/podman/storage.conf \
+	    podman system reset --force >/dev/null; fi
+	rm -rf $(E2E_DIR)

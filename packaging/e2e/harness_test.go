@@ -204,6 +204,10 @@ func (p *hostPodman) removeProject(ctx context.Context, name string) {
 	if f := strings.Fields(ids); len(f) > 0 {
 		_, _ = p.run(ctx, append([]string{"rm", "-f", "-t", "1"}, f...)...)
 	}
+	// The agent may have made the project's networks and volumes too.
+	label := "label=com.docker.compose.project=" + name
+	_, _ = p.run(ctx, "network", "prune", "-f", "--filter", label)
+	_, _ = p.run(ctx, "volume", "prune", "-f", "--filter", label)
 }
 
 // box is the Debian container booted with systemd.
