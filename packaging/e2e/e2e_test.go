@@ -88,14 +88,14 @@ func TestInstalledService(t *testing.T) {
 	t.Logf("rootfs and images ready in %s", time.Since(started).Round(time.Millisecond))
 
 	_, _ = p.run(bg, "rm", "-f", "-t", "1", boxName)
-	p.removeProject(bg, project)
+	p.removeProject(bg, t, project)
 	t.Cleanup(func() {
 		if os.Getenv("HOSTAGENT_E2E_KEEP") == "1" {
 			t.Logf("HOSTAGENT_E2E_KEEP=1: leaving %s and the stack running", boxName)
 			return
 		}
 		_, _ = p.run(bg, "rm", "-f", "-t", "1", boxName)
-		p.removeProject(bg, project)
+		p.removeProject(bg, t, project)
 	})
 
 	b := &box{p: p, name: boxName}

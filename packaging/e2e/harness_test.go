@@ -199,10 +199,16 @@ func (p *hostPodman) project(ctx context.Context, name string) (map[string]ctr, 
 	return out, nil
 }
 
-func (p *hostPodman) removeProject(ctx context.Context, name string) {
-	ids, _ := p.run(ctx, "ps", "-a", "-q", "--filter", "label=com.docker.compose.project="+name)
+func (p *hostPodman) removeProject(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	ids, err := p.run(ctx, "ps", "-a", "-q", "--filter", "label=com.docker.compose.project="+name)
+	if err != nil {
+		t.Logf("list project %s: %v", name, err)
+	}
 	if f := strings.Fields(ids); len(f) > 0 {
-		_, _ = p.run(ctx, append([]string{"rm", "-f", "-t", "1"}, f...)...)
+		if _, err := p.run(ctx, append([]string{"rm", "-f", "-t", "1"}, f...)...); err != nil {
+			t.Logf("remove project %s: %v", name, err)
+		}
 	}
 	// The agent may have made the project's networks and volumes too.
 	label := "label=com.docker.compose.project=" + name
