@@ -13,7 +13,7 @@ GOTEST_P ?= 2
 
 .PHONY: help
 help: ## show the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 .PHONY: deps
 deps: ## install the system packages the tests and the demo need (Debian 12, as root)
