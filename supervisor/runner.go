@@ -529,18 +529,29 @@ func (r *runner) handleEvent(ctx context.Context, ev EngineEvent) {
 		r.s.metrics.detected(r.svc.Name, ev.Time, r.s.clock.Now())
 		r.fail(ctx, MsgContainerDied)
 	case EventStart:
-		if r.st == Stopped || r.st == NotFound {
+		// Started behind the agent's back: by a human, or by the engine's
+		// restart policy on an adopted container. Take it as the restart
+		// the agent would have made, so the two never both restart it.
+		if r.st == Stopped || r.st == NotFound || r.st == Unhealthy {
 			c, err := r.inspect(ctx)
 			if err != nil || !c.Running {
 				return
 			}
+			msg := MsgStarted
+			if r.launched {
+				r.restarts++
+				r.lastRestart = r.s.clock.Now()
+				msg = MsgRestartCompleted
+			}
 			r.setContainer(c)
 			r.launched = true
+			r.nextRestart = time.Time{}
 			r.gen++
 			r.st, r.startedAt, r.everHealthy, r.probeFails = Starting, r.s.clock.Now(), false, 0
 			r.nextProbe = r.s.clock.Now()
 			r.healthyCh = make(chan struct{})
-			r.publish(MsgStarted)
+			r.save(ctx)
+			r.publish(msg)
 		}
 	case EventDestroy:
 		if ev.ContainerID != "" && ev.ContainerID != r.ctr.ID {
