@@ -82,7 +82,9 @@ func (f *File) removeTemps() error {
 		return fmt.Errorf("state: read %s: %w", f.dir, err)
 	}
 	for _, e := range entries {
-		if !strings.Contains(e.Name(), tempInfix) {
+		// A record file always ends in .json, even for a service named
+		// "x.json.tmp-y"; a temp file never does.
+		if !strings.Contains(e.Name(), tempInfix) || strings.HasSuffix(e.Name(), recordSuffix) {
 			continue
 		}
 		p := filepath.Join(f.dir, e.Name())

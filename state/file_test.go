@@ -111,6 +111,11 @@ func TestFileIgnoresAndRemovesLeftoverTempFiles(t *testing.T) {
 	// A crash between write and rename leaves a temp file, possibly half
 	// written, next to the previous version.
 	half := []byte(`{"version":1,"record":{"service":"redis","failure_c`)
+	// A service whose name looks like a temp file is still a record.
+	odd := Record{Service: "x.json.tmp-1"}
+	if err := f.Save(t.Context(), odd); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"redis.json.tmp-123", "ai-new.json.tmp-456"} {
 		if err := os.WriteFile(filepath.Join(f.Dir(), name), half, 0o600); err != nil {
 			t.Fatal(err)
@@ -120,11 +125,11 @@ func TestFileIgnoresAndRemovesLeftoverTempFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRecords(t, got, good)
+	wantRecords(t, got, good, odd)
 
 	again, sink := newTestFile(t, root)
-	if names := dirNames(t, again.Dir()); !slices.Equal(names, []string{"redis.json"}) {
-		t.Fatalf("after reopen the directory holds %v, want only redis.json", names)
+	if names := dirNames(t, again.Dir()); !slices.Equal(names, []string{"redis.json", "x.json.tmp-1.json"}) {
+		t.Fatalf("after reopen the directory holds %v, want only the two records", names)
 	}
 	if n := sink.count(slog.LevelInfo, "temp file"); n != 2 {
 		t.Fatalf("logged %d temp file removals, want 2", n)
@@ -280,4 +285,3 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
-

@@ -48,6 +48,25 @@ func (s *logSink) count(level slog.Level, substr string) int {
 	return n
 }
 
+// attrs returns the value of key in each record whose message contains substr.
+func (s *logSink) attrs(substr, key string) []slog.Value {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []slog.Value
+	for _, r := range s.recs {
+		if !strings.Contains(r.Message, substr) {
+			continue
+		}
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == key {
+				out = append(out, a.Value)
+			}
+			return true
+		})
+	}
+	return out
+}
+
 // eventually polls cond (real time: it waits on other goroutines, not on the
 // code's clock) and fails the test after 5 s.
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -54,7 +54,8 @@ func NewRedis(rawURL, project string, opts RedisOptions) (*Redis, error) {
 	}
 	ro, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("state: redis url %s: %w", u.Redacted(), err)
+		// Only the host: unix:// URLs carry the password in the query.
+		return nil, fmt.Errorf("state: redis url (scheme %q, host %q): %w", u.Scheme, u.Host, err)
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultRedisTimeout

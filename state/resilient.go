@@ -48,6 +48,10 @@ type ResilientOptions struct {
 //     tombstones live in memory: if the agent restarts before Redis is back,
 //     the deleted record comes back from Redis at the next sync.
 //
+// Writes are serialised. A remote that refuses connections fails at once; one
+// that stops answering holds the Save that finds out for up to the remote's
+// timeout, after which Saves are local-only until the resync.
+//
 // Publish never blocks: events are queued (bounded) and sent by a background
 // goroutine; while the remote is down they are dropped with ErrDropped.
 type Resilient struct {
