@@ -356,4 +356,3 @@ func RepoRoot() (string, error) {
 		}
 	}
 }
-
