@@ -18,14 +18,18 @@ import (
 // compose.Stack with compose-go, filling only what the engine and probe
 // tests need: names, resolved images, ports, the compose config, and a
 // command health spec from `healthcheck.test`. Tests that need the full
-// model (categories, phases) use compose.Load.
-func LoadStack(ctx context.Context, dir, project, yaml string) (*compose.Stack, error) {
+// model (categories, phases) use compose.Load. profiles are the active
+// compose profiles.
+func LoadStack(ctx context.Context, dir, project, yaml string, profiles ...string) (*compose.Stack, error) {
 	file := filepath.Join(dir, "compose.yaml")
 	p, err := loader.LoadWithContext(ctx, types.ConfigDetails{
 		WorkingDir:  dir,
 		ConfigFiles: []types.ConfigFile{{Filename: file, Content: []byte(yaml)}},
 		Environment: types.NewMapping(nil),
-	}, func(o *loader.Options) { o.SetProjectName(project, true) })
+	}, func(o *loader.Options) {
+		o.SetProjectName(project, true)
+		o.Profiles = profiles
+	})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", file, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -153,7 +154,7 @@ func (s *service) exitWith(code int) {
 
 // run serves on ln until SIGTERM/SIGINT (exit 0), /crash or CRASH_AFTER
 // (exit CRASH_CODE), and returns the exit code.
-func run(cfg config, ln net.Listener, logw *os.File) int {
+func run(cfg config, ln net.Listener, logw io.Writer) int {
 	logger := log.New(logw, "", log.LstdFlags)
 	s := &service{cfg: cfg, logf: logger.Printf, exit: make(chan int, 1)}
 	s.set(func() { s.ready = cfg.healthyAfter <= 0 })
