@@ -83,7 +83,7 @@ func TestCursorDropsRepeatsAtTheBoundary(t *testing.T) {
 		key  string
 		seen bool
 	}{
-		{at(9), "start/a", true},  // before the subscription
+		{at(9), "start/a", true},   // before the subscription
 		{at(11), "start/a", false}, // new
 		{at(11), "die/a", false},   // same instant, other event
 		{at(11), "start/a", true},  // replayed after resubscribing with since=11

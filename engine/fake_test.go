@@ -21,8 +21,8 @@ type fakeAPI struct {
 	pingErrs []error
 	pings    int
 	// subs receives one channel pair per Events call, for the test to feed.
-	subs    chan fakeSub
-	sinces  []string
+	subs      chan fakeSub
+	sinces    []string
 	list      []container.Summary
 	created   []fakeCreate
 	connected []string // "network/container" per NetworkConnect
@@ -95,6 +95,7 @@ func (f *fakeAPI) ContainerExecAttach(ctx context.Context, execID string, config
 func (f *fakeAPI) ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error) {
 	return container.ExecInspect{}, errUnset
 }
+
 // notFound is what the Docker client returns for a 404.
 type notFound struct{}
 
