@@ -1,0 +1,258 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/hostagent/hostagent/internal/clock"
+)
+
+// DefaultHost is Podman's rootful API socket.
+const DefaultHost = "unix:///run/podman/podman.sock"
+
+// Options configure a Client. Zero values take the documented defaults.
+type Options struct {
+	// Host is the engine address: unix:///path or tcp://host:port
+	// (ORCHESTRATOR_DOCKER_HOST). Default DefaultHost.
+	Host string
+	// CallTimeout bounds every API call (default 10 s). Calls that wait
+	// by design (stop) get their own wait added on top.
+	CallTimeout time.Duration
+	// ReconnectMin and ReconnectMax bound the reconnect backoff, which
+	// doubles per failed attempt (default 1 s and 30 s).
+	ReconnectMin, ReconnectMax time.Duration
+	// EventPing is how often the event loop pings the engine to notice a
+	// stream that hangs without closing (default 15 s; negative: never).
+	EventPing time.Duration
+	Clock     clock.Clock
+	Logger    *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Host == "" {
+		o.Host = DefaultHost
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 10 * time.Second
+	}
+	if o.ReconnectMin <= 0 {
+		o.ReconnectMin = time.Second
+	}
+	if o.ReconnectMax < o.ReconnectMin {
+		o.ReconnectMax = max(30*time.Second, o.ReconnectMin)
+	}
+	if o.EventPing == 0 {
+		o.EventPing = 15 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = clock.New()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// api is the part of the Docker client the adapter uses; tests swap in a
+// hand-written fake.
+type api interface {
+	Ping(ctx context.Context) (types.Ping, error)
+	ServerVersion(ctx context.Context) (types.Version, error)
+	NegotiateAPIVersionPing(types.Ping)
+	ClientVersion() string
+	Close() error
+
+	ContainerList(ctx context.Context, options container.ListOptions) ([]container.Summary, error)
+	ContainerInspect(ctx context.Context, id string) (container.InspectResponse, error)
+	ContainerCreate(ctx context.Context, config *container.Config, host *container.HostConfig, net *network.NetworkingConfig, platform *ocispec.Platform, name string) (container.CreateResponse, error)
+	ContainerStart(ctx context.Context, id string, options container.StartOptions) error
+	ContainerStop(ctx context.Context, id string, options container.StopOptions) error
+	ContainerKill(ctx context.Context, id, signal string) error
+	ContainerRemove(ctx context.Context, id string, options container.RemoveOptions) error
+	ContainerExecCreate(ctx context.Context, id string, options container.ExecOptions) (container.ExecCreateResponse, error)
+	ContainerExecAttach(ctx context.Context, execID string, config container.ExecAttachOptions) (types.HijackedResponse, error)
+	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
+
+	NetworkInspect(ctx context.Context, id string, options network.InspectOptions) (network.Inspect, error)
+	NetworkCreate(ctx context.Context, name string, options network.CreateOptions) (network.CreateResponse, error)
+	NetworkConnect(ctx context.Context, networkID, containerID string, config *network.EndpointSettings) error
+	VolumeInspect(ctx context.Context, id string) (volume.Volume, error)
+	VolumeCreate(ctx context.Context, options volume.CreateOptions) (volume.Volume, error)
+
+	Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error)
+}
+
+// Client is the engine adapter: one per agent, safe for concurrent use.
+type Client struct {
+	api   api
+	opts  Options
+	log   *slog.Logger
+	clock clock.Clock
+	// local: the engine runs on this host (unix socket), so host paths for
+	// bind mounts can be prepared here.
+	local bool
+
+	// conn is the last known reachability: connUnknown, connUp, connDown.
+	conn   atomic.Int32
+	podman atomic.Bool
+
+	mu      sync.Mutex
+	version string // engine name and version, for logs and status
+}
+
+const (
+	connUnknown int32 = iota
+	connUp
+	connDown
+)
+
+// New returns a client for opts.Host. It does not contact the engine;
+// call Connect (or any method) for that.
+func New(opts Options) (*Client, error) {
+	opts.setDefaults()
+	cli, err := client.NewClientWithOpts(client.WithHost(opts.Host), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("engine client for %s: %w", opts.Host, err)
+	}
+	return newClient(cli, opts), nil
+}
+
+func newClient(a api, opts Options) *Client {
+	opts.setDefaults()
+	return &Client{
+		api:   a,
+		opts:  opts,
+		log:   opts.Logger.With("component", "engine"),
+		clock: opts.Clock,
+		local: strings.HasPrefix(opts.Host, "unix://"),
+	}
+}
+
+// Host is the engine address the client talks to.
+func (c *Client) Host() string { return c.opts.Host }
+
+// Close releases the HTTP transport.
+func (c *Client) Close() error { return c.api.Close() }
+
+// Connected reports whether the last call reached the engine.
+func (c *Client) Connected() bool { return c.conn.Load() == connUp }
+
+// IsPodman reports whether the engine identified itself as Podman (known
+// after the first successful Ping).
+func (c *Client) IsPodman() bool { return c.podman.Load() }
+
+// Version is the engine's name, version and negotiated API version, e.g.
+// "Podman Engine 4.3.1 (API 1.41)"; "" before the first Ping.
+func (c *Client) Version() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.version
+}
+
+// Ping checks that the engine answers and negotiates the API version
+// (Podman answers 1.41 up to 5.7 and 1.44 from 5.8; the client never
+// speaks a newer version than the engine).
+func (c *Client) Ping(ctx context.Context) error {
+	var ping types.Ping
+	err := c.do(ctx, "ping", c.opts.CallTimeout, func(ctx context.Context) error {
+		var err error
+		ping, err = c.api.Ping(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.api.NegotiateAPIVersionPing(ping)
+	return nil
+}
+
+// Connect blocks until the engine answers a Ping, retrying with backoff
+// and logging the seed's "Failed to connect to Docker daemon" for every
+// failed attempt. It returns nil once connected, or ctx's error.
+func (c *Client) Connect(ctx context.Context) error {
+	delay := c.opts.ReconnectMin
+	for attempt := 1; ; attempt++ {
+		err := c.Ping(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.log.Error("Failed to connect to Docker daemon", "host", c.opts.Host, "attempt", attempt, "retry_in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.clock.After(delay):
+		}
+		delay = min(2*delay, c.opts.ReconnectMax)
+	}
+}
+
+// do runs one API call under the call timeout, classifies its error and
+// tracks reachability.
+func (c *Client) do(ctx context.Context, op string, timeout time.Duration, f func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := classify(ctx, op, f(cctx))
+	c.note(ctx, err)
+	return err
+}
+
+// note records whether the engine was reached. Only transitions are
+// logged, so a flapping call does not flood the journal; Connect logs
+// every retry itself.
+func (c *Client) note(ctx context.Context, err error) {
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		if c.conn.Swap(connDown) == connUp {
+			c.log.Error("Failed to connect to Docker daemon", "host", c.opts.Host, "err", err)
+		}
+	case err == nil || ctx.Err() == nil:
+		if c.conn.Swap(connUp) != connUp {
+			c.identify(ctx)
+		}
+	}
+}
+
+// identify asks the engine who it is once reachable again, so that GPU
+// devices are requested in the engine's dialect and the log says what
+// we talk to.
+func (c *Client) identify(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
+	defer cancel()
+	v, err := c.api.ServerVersion(cctx)
+	name := "engine"
+	if err == nil {
+		name = "Docker Engine"
+		for _, comp := range v.Components {
+			if strings.Contains(comp.Name, "Podman") {
+				name = comp.Name
+				c.podman.Store(true)
+			}
+		}
+		name += " " + v.Version
+	}
+	desc := fmt.Sprintf("%s (API %s)", name, c.api.ClientVersion())
+	c.mu.Lock()
+	c.version = desc
+	c.mu.Unlock()
+	c.log.Info("Connected to Docker daemon", "host", c.opts.Host, "engine", desc)
+}
+
+// drain reads r to the end so a connection can be reused.
+func drain(r io.Reader) { _, _ = io.Copy(io.Discard, r) }

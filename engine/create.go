@@ -1,0 +1,182 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+
+	"github.com/hostagent/hostagent/compose"
+)
+
+// Create makes the service's container the way compose would (name,
+// labels, networks with the service name as alias, volumes, ports,
+// limits, GPUs), creating the project's networks and named volumes that
+// are missing. It does not start it. A container of that name already
+// existing is ErrConflict: discover and adopt (or remove) it first.
+func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) (ContainerID, error) {
+	svc, ok := st.Service(service)
+	if !ok {
+		return "", fmt.Errorf("create %s: no such service in project %s", service, st.Name)
+	}
+	if !c.Connected() {
+		// GPUs are asked for in the engine's dialect: learn which it is.
+		if err := c.Ping(ctx); err != nil {
+			return "", fmt.Errorf("create %s: %w", service, err)
+		}
+	}
+	sp, err := buildSpec(st, *svc, c.podman.Load())
+	if err != nil {
+		return "", fmt.Errorf("create %s: %w", service, err)
+	}
+	for _, n := range sp.networks {
+		if err := c.ensureNetwork(ctx, st, n.key, n.name); err != nil {
+			return "", fmt.Errorf("create %s: %w", service, err)
+		}
+	}
+	for _, key := range sp.volumes {
+		if err := c.ensureVolume(ctx, st, key); err != nil {
+			return "", fmt.Errorf("create %s: %w", service, err)
+		}
+	}
+	if err := c.prepareBinds(sp.bindDirs); err != nil {
+		return "", fmt.Errorf("create %s: %w", service, err)
+	}
+
+	var netcfg *network.NetworkingConfig
+	if len(sp.networks) > 0 {
+		first := sp.networks[0]
+		netcfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{first.name: first.endpoint}}
+	}
+	var id ContainerID
+	err = c.do(ctx, "create container "+sp.name, c.opts.CallTimeout, func(ctx context.Context) error {
+		r, err := c.api.ContainerCreate(ctx, sp.config, sp.host, netcfg, nil, sp.name)
+		id = ContainerID(r.ID)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("create %s: %w", service, err)
+	}
+	for _, n := range sp.networks[min(1, len(sp.networks)):] {
+		err := c.do(ctx, "connect "+sp.name+" to "+n.name, c.opts.CallTimeout, func(ctx context.Context) error {
+			return c.api.NetworkConnect(ctx, n.name, string(id), n.endpoint)
+		})
+		if err != nil {
+			// Half-wired containers are worse than none.
+			_ = c.Remove(context.WithoutCancel(ctx), id, true)
+			return "", fmt.Errorf("create %s: %w", service, err)
+		}
+	}
+	c.log.Info("Container created", "service", service, "container", sp.name, "id", id.Short(), "image", sp.config.Image)
+	return id, nil
+}
+
+// ensureNetwork creates the project network `name` unless it exists. An
+// external network must exist already.
+func (c *Client) ensureNetwork(ctx context.Context, st *compose.Stack, key, name string) error {
+	var cfg types.NetworkConfig
+	if st.Project != nil {
+		cfg = st.Project.Networks[key]
+	}
+	inspect := func() error {
+		return c.do(ctx, "inspect network "+name, c.opts.CallTimeout, func(ctx context.Context) error {
+			_, err := c.api.NetworkInspect(ctx, name, network.InspectOptions{})
+			return err
+		})
+	}
+	err := inspect()
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if cfg.External {
+		return fmt.Errorf("external network %s does not exist", name)
+	}
+	labels := map[string]string{LabelProject: st.Name, LabelNetwork: key}
+	for k, v := range cfg.Labels {
+		labels[k] = v
+	}
+	opts := network.CreateOptions{
+		Driver: cfg.Driver, Options: cfg.DriverOpts, Labels: labels,
+		Internal: cfg.Internal, Attachable: cfg.Attachable,
+		EnableIPv4: cfg.EnableIPv4, EnableIPv6: cfg.EnableIPv6,
+	}
+	if opts.Driver == "" {
+		opts.Driver = "bridge"
+	}
+	if cfg.Ipam.Driver != "" || len(cfg.Ipam.Config) > 0 {
+		opts.IPAM = &network.IPAM{Driver: cfg.Ipam.Driver, Options: cfg.Ipam.Options}
+		for _, p := range cfg.Ipam.Config {
+			opts.IPAM.Config = append(opts.IPAM.Config, network.IPAMConfig{
+				Subnet: p.Subnet, Gateway: p.Gateway, IPRange: p.IPRange, AuxAddress: p.AuxiliaryAddresses,
+			})
+		}
+	}
+	err = c.do(ctx, "create network "+name, c.opts.CallTimeout, func(ctx context.Context) error {
+		_, err := c.api.NetworkCreate(ctx, name, opts)
+		return err
+	})
+	if errors.Is(err, ErrConflict) {
+		// Another service's Create made it meanwhile.
+		return inspect()
+	}
+	if err == nil {
+		c.log.Info("Network created", "project", st.Name, "network", name)
+	}
+	return err
+}
+
+// ensureVolume creates the named volume `<project>_<key>` unless it
+// exists. An external volume must exist already.
+func (c *Client) ensureVolume(ctx context.Context, st *compose.Stack, key string) error {
+	name := volumeName(st, key)
+	var cfg types.VolumeConfig
+	if st.Project != nil {
+		cfg = st.Project.Volumes[key]
+	}
+	err := c.do(ctx, "inspect volume "+name, c.opts.CallTimeout, func(ctx context.Context) error {
+		_, err := c.api.VolumeInspect(ctx, name)
+		return err
+	})
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if cfg.External {
+		return fmt.Errorf("external volume %s does not exist", name)
+	}
+	labels := map[string]string{LabelProject: st.Name, LabelVolume: key}
+	for k, v := range cfg.Labels {
+		labels[k] = v
+	}
+	err = c.do(ctx, "create volume "+name, c.opts.CallTimeout, func(ctx context.Context) error {
+		_, err := c.api.VolumeCreate(ctx, volume.CreateOptions{Name: name, Driver: cfg.Driver, DriverOpts: cfg.DriverOpts, Labels: labels})
+		return err
+	})
+	if err == nil {
+		c.log.Info("Volume created", "project", st.Name, "volume", name)
+	}
+	return err
+}
+
+// prepareBinds creates missing bind-mount sources, as docker compose
+// does for the short syntax (create_host_path). Podman, unlike Docker,
+// refuses a missing source. Only possible when the engine is on this
+// host; for a remote engine the paths are left to it.
+func (c *Client) prepareBinds(dirs []string) error {
+	if !c.local {
+		return nil
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("bind mount source %s: %w", d, err)
+		}
+		c.log.Info("Created bind mount source", "path", d)
+	}
+	return nil
+}

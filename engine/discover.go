@@ -1,0 +1,267 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hostagent/hostagent/compose"
+)
+
+// MatchRule says how a container was tied to a service.
+type MatchRule int
+
+const (
+	// MatchLabel: compose labels name the project and the service.
+	MatchLabel MatchRule = iota + 1
+	// MatchName: the container has the name compose or podman-compose
+	// gives it (`<project>-<service>-N`, `<project>_<service>_N`) or the
+	// service's container_name.
+	MatchName
+	// MatchContains: the seed's rule, the name contains the service name.
+	MatchContains
+)
+
+func (r MatchRule) String() string {
+	switch r {
+	case MatchLabel:
+		return "label"
+	case MatchName:
+		return "name"
+	case MatchContains:
+		return "name-contains"
+	}
+	return "none"
+}
+
+// Found is a container adopted for a service.
+type Found struct {
+	Service   string
+	Container Container
+	By        MatchRule
+	// Outdated: the container carries a config hash that differs from the
+	// service's current definition (the compose file changed since it was
+	// created). False when the container has no hash label.
+	Outdated bool
+}
+
+// Discovery is what exists on the engine for a stack.
+type Discovery struct {
+	Project string
+	// Found holds one container per service that has one.
+	Found map[string]Found
+	// NotFound lists, sorted, the services without a container (the
+	// seed's NOT_FOUND).
+	NotFound []string
+}
+
+// Discover finds the stack's existing containers and logs the seed's
+// "Discovered N containers".
+func (c *Client) Discover(ctx context.Context, st *compose.Stack) (Discovery, error) {
+	all, err := c.List(ctx, "")
+	if err != nil {
+		return Discovery{}, fmt.Errorf("discover %s: %w", st.Name, err)
+	}
+	d := discover(st, all)
+	c.log.Info(fmt.Sprintf("Discovered %d containers", len(d.Found)),
+		"project", st.Name, "services", len(st.Services), "not_found", d.NotFound)
+	for _, f := range d.Found {
+		c.log.Debug("Service discovered", "service", f.Service, "container", f.Container.Name,
+			"id", f.Container.ID.Short(), "by", f.By, "outdated", f.Outdated)
+	}
+	return d, nil
+}
+
+// discover matches containers to services, best evidence first: labels,
+// then the names compose tools give, then the seed's name-contains rule.
+// A container goes to at most one service; in the last rule the closest
+// name wins, so "redis" does not take "redis-exporter" while the
+// redis-exporter service (active or disabled by a profile) claims it.
+// Containers of another compose project are never adopted.
+func discover(st *compose.Stack, all []Container) Discovery {
+	d := Discovery{Project: st.Name, Found: map[string]Found{}}
+	names := make([]string, 0, len(st.Services))
+	hashes := map[string]string{}
+	fixed := map[string]string{} // container_name per service
+	for _, s := range st.Services {
+		names = append(names, s.Name)
+		hashes[s.Name] = ConfigHash(s)
+		fixed[s.Name] = s.Config.ContainerName
+	}
+	// Services disabled by profiles still own their containers.
+	rivals := slices.Clone(names)
+	if st.Project != nil {
+		for _, name := range slices.Sorted(maps.Keys(st.Project.DisabledServices)) {
+			rivals = append(rivals, name)
+			fixed[name] = st.Project.DisabledServices[name].ContainerName
+		}
+	}
+	claimed := map[ContainerID]bool{}
+	found := map[string]Found{}
+	take := func(svc string, ctr Container, by MatchRule) {
+		claimed[ctr.ID] = true
+		found[svc] = Found{Service: svc, Container: ctr, By: by}
+	}
+
+	for _, svc := range rivals {
+		var cands []Container
+		for _, ctr := range all {
+			if ctr.Project == st.Name && ctr.Service == svc {
+				cands = append(cands, ctr)
+			}
+		}
+		if len(cands) > 0 {
+			slices.SortStableFunc(cands, preferLabelled)
+			take(svc, cands[0], MatchLabel)
+		}
+	}
+	free := func(ctr Container, svc string) bool {
+		return !claimed[ctr.ID] && (ctr.Project == "" || ctr.Project == st.Name && ctr.Service == "") && found[svc].By == 0
+	}
+	for _, svc := range rivals {
+		want := []string{st.Name + "-" + svc + "-1", st.Name + "_" + svc + "_1"}
+		if fixed[svc] != "" {
+			want = []string{fixed[svc]}
+		}
+		for _, w := range want {
+			i := slices.IndexFunc(all, func(ctr Container) bool { return ctr.Name == w && free(ctr, svc) })
+			if i >= 0 {
+				take(svc, all[i], MatchName)
+				break
+			}
+		}
+	}
+
+	type pair struct {
+		svc   string
+		ctr   Container
+		score nameScore
+	}
+	var pairs []pair
+	for _, svc := range rivals {
+		for _, ctr := range all {
+			if !free(ctr, svc) {
+				continue
+			}
+			if sc, ok := scoreName(st.Name, svc, ctr.Name); ok {
+				pairs = append(pairs, pair{svc, ctr, sc})
+			}
+		}
+	}
+	slices.SortStableFunc(pairs, func(a, b pair) int {
+		if c := a.score.compare(b.score); c != 0 {
+			return c
+		}
+		return preferLabelled(a.ctr, b.ctr)
+	})
+	for _, p := range pairs {
+		if claimed[p.ctr.ID] || found[p.svc].By != 0 {
+			continue
+		}
+		take(p.svc, p.ctr, MatchContains)
+	}
+
+	for _, svc := range names {
+		f, ok := found[svc]
+		if !ok {
+			d.NotFound = append(d.NotFound, svc)
+			continue
+		}
+		f.Outdated = f.Container.ConfigHash != "" && f.Container.ConfigHash != hashes[svc]
+		d.Found[svc] = f
+	}
+	slices.Sort(d.NotFound)
+	return d
+}
+
+// preferLabelled orders duplicates: running first, then the lowest
+// container number, then the newest.
+func preferLabelled(a, b Container) int {
+	if a.State.Running != b.State.Running {
+		if a.State.Running {
+			return -1
+		}
+		return 1
+	}
+	na, _ := strconv.Atoi(a.Labels[LabelNumber])
+	nb, _ := strconv.Atoi(b.Labels[LabelNumber])
+	if na != nb {
+		return cmp.Compare(na, nb)
+	}
+	return b.Created.Compare(a.Created)
+}
+
+// nameScore ranks how well a container name fits a service name.
+type nameScore struct {
+	// level: 3 the name is the service with only project/replica
+	// decoration, 2 the service is a whole token run of the name, 1 a
+	// substring.
+	level int
+	// extra is how many characters of the undecorated name are not the
+	// service name; fewer is closer.
+	extra int
+}
+
+func (a nameScore) compare(b nameScore) int {
+	if a.level != b.level {
+		return cmp.Compare(b.level, a.level)
+	}
+	return cmp.Compare(a.extra, b.extra)
+}
+
+// scoreName applies the seed's rule (the container name contains the
+// service name, case-insensitively) and grades the fit.
+func scoreName(project, svc, name string) (nameScore, bool) {
+	svc, name = strings.ToLower(svc), strings.ToLower(name)
+	core := undecorate(strings.ToLower(project), name)
+	i := strings.Index(core, svc)
+	if svc == "" || i < 0 {
+		return nameScore{}, false
+	}
+	sc := nameScore{level: 1, extra: len(core) - len(svc)}
+	switch {
+	case core == svc:
+		sc.level = 3
+	case tokenRun(core, svc):
+		sc.level = 2
+	}
+	return sc, true
+}
+
+// undecorate strips a `<project>-`/`<project>_` prefix and a `-N`/`_N`
+// replica suffix.
+func undecorate(project, name string) string {
+	for _, sep := range []string{"-", "_"} {
+		if project != "" && strings.HasPrefix(name, project+sep) {
+			name = name[len(project)+1:]
+			break
+		}
+	}
+	if i := strings.LastIndexAny(name, "-_"); i > 0 {
+		if _, err := strconv.Atoi(name[i+1:]); err == nil {
+			name = name[:i]
+		}
+	}
+	return name
+}
+
+// tokenRun reports whether svc occurs in name between separators.
+func tokenRun(name, svc string) bool {
+	for off := 0; ; {
+		i := strings.Index(name[off:], svc)
+		if i < 0 {
+			return false
+		}
+		start, end := off+i, off+i+len(svc)
+		if (start == 0 || isSep(name[start-1])) && (end == len(name) || isSep(name[end])) {
+			return true
+		}
+		off = start + 1
+	}
+}
+
+func isSep(b byte) bool { return b == '-' || b == '_' || b == '.' }

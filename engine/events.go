@@ -1,0 +1,163 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/hostagent/hostagent/internal/clock"
+)
+
+// Events streams the project's container events until ctx ends, then
+// closes the channel. It is meant to have one consumer per project.
+//
+// The stream survives the engine going away: it reconnects with backoff
+// (logging as Connect does), resubscribes with `since` set to the last
+// event it delivered so that missed events are replayed (marked
+// Replayed), and sends an EventResync first so the consumer re-lists.
+//
+// Subscribe before listing: Podman sends no response until the first
+// event, so the subscription itself cannot be confirmed; instead every
+// subscription asks for events since the moment Events was called (or
+// since the last event), which closes the gap on the engine's side.
+func (c *Client) Events(ctx context.Context, project string) <-chan Event {
+	out := make(chan Event, 64)
+	go c.streamEvents(ctx, project, out)
+	return out
+}
+
+func (c *Client) streamEvents(ctx context.Context, project string, out chan<- Event) {
+	defer close(out)
+	cur := &cursor{since: c.clock.Now()}
+	resubscribed := false
+	for {
+		err := c.follow(ctx, project, cur, resubscribed, out)
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("Event stream lost", "project", project, "err", err)
+		if c.Connect(ctx) != nil {
+			return
+		}
+		resubscribed = true
+	}
+}
+
+// cursor remembers where the stream got to, so that a resubscription
+// with `since` neither loses nor repeats events. `since` is inclusive,
+// so the events seen at the latest timestamp are kept to drop repeats.
+type cursor struct {
+	since  time.Time
+	atLast map[string]bool
+}
+
+func (cur *cursor) seen(ev Event, key string) bool {
+	switch {
+	case ev.Time.Before(cur.since):
+		return true
+	case ev.Time.Equal(cur.since):
+		if cur.atLast[key] {
+			return true
+		}
+	default:
+		cur.since = ev.Time
+		cur.atLast = map[string]bool{}
+	}
+	cur.atLast[key] = true
+	return false
+}
+
+type subscription struct {
+	msgs <-chan events.Message
+	errs <-chan error
+}
+
+// follow subscribes once and forwards events until the stream ends or the
+// periodic ping fails; it returns why it stopped.
+func (c *Client) follow(ctx context.Context, project string, cur *cursor, resubscribed bool, out chan<- Event) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)))
+	if project != "" {
+		f.Add("label", LabelProject+"="+project)
+	}
+	opts := events.ListOptions{Filters: f, Since: cur.since.UTC().Format(time.RFC3339Nano)}
+	resumedAt := c.clock.Now()
+
+	// The Docker client's Events does not return before the engine sends
+	// its first byte, which Podman delays until the first event.
+	subs := make(chan subscription, 1)
+	go func() {
+		m, e := c.api.Events(sctx, opts)
+		subs <- subscription{m, e}
+	}()
+	if resubscribed {
+		c.log.Info("Event stream resumed", "project", project, "since", cur.since)
+		if !send(ctx, out, Event{Kind: EventResync, Time: resumedAt, Project: project}) {
+			return ctx.Err()
+		}
+	}
+
+	ping := c.pingTimer()
+	defer ping.Stop()
+	var sub subscription
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case sub = <-subs:
+			subs = nil
+		case <-ping.C():
+			if err := c.Ping(ctx); err != nil {
+				return fmt.Errorf("engine stopped answering: %w", err)
+			}
+			ping.Reset(c.opts.EventPing)
+		case err, ok := <-sub.errs:
+			if !ok || err == nil {
+				err = errors.New("event stream closed")
+			}
+			return err
+		case m, ok := <-sub.msgs:
+			if !ok {
+				sub.msgs = nil
+				continue
+			}
+			ev, keep := normalize(m)
+			if !keep || cur.seen(ev, string(m.Action)+"/"+m.Actor.ID) {
+				continue
+			}
+			ev.Replayed = resubscribed && ev.Time.Before(resumedAt)
+			if !send(ctx, out, ev) {
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// pingTimer returns the watchdog timer, or one that never fires when
+// EventPing is negative.
+func (c *Client) pingTimer() clock.Timer {
+	if c.opts.EventPing < 0 {
+		return nopTimer{}
+	}
+	return c.clock.NewTimer(c.opts.EventPing)
+}
+
+type nopTimer struct{}
+
+func (nopTimer) C() <-chan time.Time { return nil }
+func (nopTimer) Stop() bool          { return false }
+func (nopTimer) Reset(time.Duration) {}
+
+func send(ctx context.Context, out chan<- Event, ev Event) bool {
+	select {
+	case out <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

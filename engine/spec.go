@@ -1,0 +1,454 @@
+package engine
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/hostagent/hostagent/compose"
+)
+
+// spec is everything needed to create one service's container, built
+// from the compose model without touching the engine.
+type spec struct {
+	name   string
+	config *container.Config
+	host   *container.HostConfig
+	// networks in attach order; the first is given at create time, the
+	// rest are connected afterwards (API 1.41 takes one at create).
+	networks []netAttach
+	// volumes are the compose volume keys to ensure.
+	volumes []string
+	// bindDirs are host paths of bind mounts that compose would create.
+	bindDirs []string
+}
+
+type netAttach struct {
+	key      string // compose network key
+	name     string // engine network name, `<project>_<key>` by default
+	endpoint *network.EndpointSettings
+}
+
+// ContainerName is the name compose gives a service's container:
+// container_name when set, else `<project>-<service>-1`.
+func ContainerName(project string, svc compose.Service) string {
+	if svc.Config.ContainerName != "" {
+		return svc.Config.ContainerName
+	}
+	return fmt.Sprintf("%s-%s-1", project, svc.Name)
+}
+
+// buildSpec translates a compose service into container create options,
+// the way docker compose does. gpuCDI: ask for GPUs as CDI devices
+// (Podman) instead of Docker's nvidia device requests.
+func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error) {
+	cfg := svc.Config
+	image := svc.Image
+	if image == "" {
+		image = cfg.Image
+	}
+	if image == "" {
+		return spec{}, fmt.Errorf("service %s: no image", svc.Name)
+	}
+	sp := spec{name: ContainerName(st.Name, svc)}
+	labels := map[string]string{}
+	for k, v := range cfg.Labels {
+		labels[k] = v
+	}
+	for k, v := range cfg.CustomLabels {
+		labels[k] = v
+	}
+	labels[LabelProject] = st.Name
+	labels[LabelService] = svc.Name
+	labels[LabelNumber] = "1"
+	labels[LabelOneoff] = "False"
+	labels[LabelConfigHash] = ConfigHash(svc)
+	labels[LabelImage] = image
+	labels[LabelManaged] = "true"
+	if st.WorkingDir != "" {
+		labels[LabelWorkingDir] = st.WorkingDir
+	}
+	if len(st.Files) > 0 {
+		labels[LabelConfigFiles] = strings.Join(st.Files, ",")
+	}
+
+	exposed, bindings, err := ports(cfg)
+	if err != nil {
+		return spec{}, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
+	sp.config = &container.Config{
+		Image:        image,
+		Cmd:          []string(cfg.Command),
+		Entrypoint:   []string(cfg.Entrypoint),
+		Env:          environment(cfg.Environment),
+		Labels:       labels,
+		User:         cfg.User,
+		WorkingDir:   cfg.WorkingDir,
+		Hostname:     cfg.Hostname,
+		Domainname:   cfg.DomainName,
+		Tty:          cfg.Tty,
+		OpenStdin:    cfg.StdinOpen,
+		StopSignal:   cfg.StopSignal,
+		ExposedPorts: exposed,
+		// The agent probes health itself. Podman runs engine health checks
+		// only from systemd timers; without them a container would sit in
+		// "starting" for ever, so the image's own HEALTHCHECK is switched off.
+		Healthcheck: &container.HealthConfig{Test: []string{"NONE"}},
+	}
+	if cfg.StopGracePeriod != nil {
+		secs := int(time.Duration(*cfg.StopGracePeriod).Seconds())
+		sp.config.StopTimeout = &secs
+	}
+
+	hc := &container.HostConfig{
+		// The agent owns restarts (package doc): the engine must never
+		// restart behind its back.
+		RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		PortBindings:   bindings,
+		CapAdd:         cfg.CapAdd,
+		CapDrop:        cfg.CapDrop,
+		Privileged:     cfg.Privileged,
+		ReadonlyRootfs: cfg.ReadOnly,
+		SecurityOpt:    cfg.SecurityOpt,
+		ShmSize:        int64(cfg.ShmSize),
+		ExtraHosts:     cfg.ExtraHosts.AsList(":"),
+		DNS:            cfg.DNS,
+		DNSOptions:     cfg.DNSOpts,
+		DNSSearch:      cfg.DNSSearch,
+		Init:           cfg.Init,
+		IpcMode:        container.IpcMode(cfg.Ipc),
+		PidMode:        container.PidMode(cfg.Pid),
+		UTSMode:        container.UTSMode(cfg.Uts),
+		UsernsMode:     container.UsernsMode(cfg.UserNSMode),
+		Sysctls:        map[string]string(cfg.Sysctls),
+		GroupAdd:       cfg.GroupAdd,
+		OomScoreAdj:    int(cfg.OomScoreAdj),
+		Runtime:        cfg.Runtime,
+		Tmpfs:          tmpfsList(cfg.Tmpfs),
+	}
+	if cfg.Logging != nil {
+		hc.LogConfig = container.LogConfig{Type: cfg.Logging.Driver, Config: cfg.Logging.Options}
+	}
+	resources(cfg, &hc.Resources)
+	gpus(cfg, &hc.Resources, gpuCDI)
+
+	if err := sp.mounts(st, svc, hc); err != nil {
+		return spec{}, err
+	}
+	if err := sp.networking(st, svc, hc); err != nil {
+		return spec{}, err
+	}
+	sp.host = hc
+	return sp, nil
+}
+
+// environment renders the resolved environment as sorted KEY=VALUE; a
+// variable without a value (unset when the file was loaded) is left out,
+// as compose does.
+func environment(env types.MappingWithEquals) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		if v != nil {
+			out = append(out, k+"="+*v)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func ports(cfg types.ServiceConfig) (nat.PortSet, nat.PortMap, error) {
+	exposed := nat.PortSet{}
+	bindings := nat.PortMap{}
+	for _, p := range cfg.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		port, err := nat.NewPort(proto, strconv.FormatUint(uint64(p.Target), 10))
+		if err != nil {
+			return nil, nil, fmt.Errorf("port %d/%s: %w", p.Target, proto, err)
+		}
+		exposed[port] = struct{}{}
+		bindings[port] = append(bindings[port], nat.PortBinding{HostIP: p.HostIP, HostPort: p.Published})
+	}
+	for _, e := range cfg.Expose {
+		proto, port := nat.SplitProtoPort(e)
+		p, err := nat.NewPort(proto, port)
+		if err != nil {
+			return nil, nil, fmt.Errorf("expose %s: %w", e, err)
+		}
+		exposed[p] = struct{}{}
+	}
+	return exposed, bindings, nil
+}
+
+// resources applies limits: deploy.resources wins over the legacy
+// service-level keys, as in compose.
+func resources(cfg types.ServiceConfig, r *container.Resources) {
+	r.NanoCPUs = int64(float64(cfg.CPUS) * 1e9)
+	r.Memory = int64(cfg.MemLimit)
+	r.MemoryReservation = int64(cfg.MemReservation)
+	r.MemorySwap = int64(cfg.MemSwapLimit)
+	r.CPUShares = cfg.CPUShares
+	r.CPUQuota = cfg.CPUQuota
+	r.CPUPeriod = cfg.CPUPeriod
+	r.CpusetCpus = cfg.CPUSet
+	r.CgroupParent = cfg.CgroupParent
+	r.DeviceCgroupRules = cfg.DeviceCgroupRules
+	if cfg.OomKillDisable {
+		r.OomKillDisable = &cfg.OomKillDisable
+	}
+	if cfg.PidsLimit != 0 {
+		r.PidsLimit = &cfg.PidsLimit
+	}
+	if d := cfg.Deploy; d != nil {
+		if l := d.Resources.Limits; l != nil {
+			if l.NanoCPUs > 0 {
+				r.NanoCPUs = int64(float64(l.NanoCPUs) * 1e9)
+			}
+			if l.MemoryBytes > 0 {
+				r.Memory = int64(l.MemoryBytes)
+			}
+			if l.Pids > 0 {
+				r.PidsLimit = &l.Pids
+			}
+		}
+		if res := d.Resources.Reservations; res != nil && res.MemoryBytes > 0 {
+			r.MemoryReservation = int64(res.MemoryBytes)
+		}
+	}
+	for name, u := range cfg.Ulimits {
+		soft, hard := int64(u.Soft), int64(u.Hard)
+		if u.Single != 0 {
+			soft, hard = int64(u.Single), int64(u.Single)
+		}
+		r.Ulimits = append(r.Ulimits, &container.Ulimit{Name: name, Soft: soft, Hard: hard})
+	}
+	slices.SortFunc(r.Ulimits, func(a, b *container.Ulimit) int { return strings.Compare(a.Name, b.Name) })
+	for _, d := range cfg.Devices {
+		perm := d.Permissions
+		if perm == "" {
+			perm = "rwm"
+		}
+		r.Devices = append(r.Devices, container.DeviceMapping{PathOnHost: d.Source, PathInContainer: d.Target, CgroupPermissions: perm})
+	}
+}
+
+// gpus turns compose GPU reservations (deploy devices with the gpu
+// capability, or `gpus:`) into device requests. Podman 4 ignores Docker's
+// nvidia DeviceRequests, so for Podman they become CDI device names:
+// nvidia.com/gpu=all, or one =<index> per GPU asked for (count N takes
+// indices 0..N-1; explicit device_ids are used as given).
+func gpus(cfg types.ServiceConfig, r *container.Resources, cdi bool) {
+	var reqs []types.DeviceRequest
+	if d := cfg.Deploy; d != nil && d.Resources.Reservations != nil {
+		reqs = append(reqs, d.Resources.Reservations.Devices...)
+	}
+	reqs = append(reqs, cfg.Gpus...)
+	for _, req := range reqs {
+		if !isGPU(req) {
+			continue
+		}
+		if !cdi {
+			r.DeviceRequests = append(r.DeviceRequests, container.DeviceRequest{
+				Driver: req.Driver, Count: int(req.Count), DeviceIDs: req.IDs,
+				Capabilities: [][]string{req.Capabilities}, Options: req.Options,
+			})
+			continue
+		}
+		for _, name := range cdiNames(req) {
+			r.Devices = append(r.Devices, container.DeviceMapping{PathOnHost: name, CgroupPermissions: "rwm"})
+		}
+	}
+}
+
+func isGPU(req types.DeviceRequest) bool {
+	return slices.Contains(req.Capabilities, "gpu") || req.Driver == "nvidia"
+}
+
+func cdiNames(req types.DeviceRequest) []string {
+	switch {
+	case len(req.IDs) > 0:
+		out := make([]string, 0, len(req.IDs))
+		for _, id := range req.IDs {
+			out = append(out, "nvidia.com/gpu="+id)
+		}
+		return out
+	case req.Count > 0:
+		out := make([]string, 0, req.Count)
+		for i := range int(req.Count) {
+			out = append(out, "nvidia.com/gpu="+strconv.Itoa(i))
+		}
+		return out
+	}
+	// count: all (-1), or a reservation without a count.
+	return []string{"nvidia.com/gpu=all"}
+}
+
+func tmpfsList(list types.StringList) map[string]string {
+	if len(list) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for _, t := range list {
+		path, opts, _ := strings.Cut(t, ":")
+		out[path] = opts
+	}
+	return out
+}
+
+// mounts renders volumes as Binds strings ("src:dst[:opts]"), which both
+// engines accept with SELinux and propagation options.
+func (sp *spec) mounts(st *compose.Stack, svc compose.Service, hc *container.HostConfig) error {
+	for _, v := range svc.Config.Volumes {
+		var opts []string
+		if v.ReadOnly {
+			opts = append(opts, "ro")
+		}
+		switch v.Type {
+		case types.VolumeTypeBind:
+			src := hostPath(st.WorkingDir, v.Source)
+			if v.Bind != nil {
+				if v.Bind.SELinux != "" {
+					opts = append(opts, v.Bind.SELinux)
+				}
+				if v.Bind.Propagation != "" {
+					opts = append(opts, v.Bind.Propagation)
+				}
+				if v.Bind.CreateHostPath {
+					sp.bindDirs = append(sp.bindDirs, src)
+				}
+			}
+			hc.Binds = append(hc.Binds, bind(src, v.Target, opts))
+		case types.VolumeTypeVolume:
+			if v.Source == "" {
+				// Anonymous volume: the engine makes one per container.
+				if sp.config.Volumes == nil {
+					sp.config.Volumes = map[string]struct{}{}
+				}
+				sp.config.Volumes[v.Target] = struct{}{}
+				continue
+			}
+			if v.Volume != nil && v.Volume.Subpath != "" {
+				return fmt.Errorf("service %s: volume %s: subpath is not supported", svc.Name, v.Source)
+			}
+			if v.Volume != nil && v.Volume.NoCopy {
+				opts = append(opts, "nocopy")
+			}
+			sp.volumes = append(sp.volumes, v.Source)
+			hc.Binds = append(hc.Binds, bind(volumeName(st, v.Source), v.Target, opts))
+		case types.VolumeTypeTmpfs:
+			o := ""
+			if v.Tmpfs != nil && v.Tmpfs.Size > 0 {
+				o = "size=" + strconv.FormatInt(int64(v.Tmpfs.Size), 10)
+			}
+			if hc.Tmpfs == nil {
+				hc.Tmpfs = map[string]string{}
+			}
+			hc.Tmpfs[v.Target] = o
+		default:
+			return fmt.Errorf("service %s: volume type %q is not supported", svc.Name, v.Type)
+		}
+	}
+	return nil
+}
+
+func bind(src, dst string, opts []string) string {
+	if len(opts) == 0 {
+		return src + ":" + dst
+	}
+	return src + ":" + dst + ":" + strings.Join(opts, ",")
+}
+
+// hostPath resolves a bind source as compose does: `~` is the home
+// directory, a relative path is relative to the project directory.
+// compose-go has usually done this already; a hand-built Stack may not.
+func hostPath(dir, p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, strings.TrimPrefix(p, "~"))
+		}
+	}
+	if !filepath.IsAbs(p) && dir != "" {
+		p = filepath.Join(dir, p)
+	}
+	return p
+}
+
+func volumeName(st *compose.Stack, key string) string {
+	if st.Project != nil {
+		if v, ok := st.Project.Volumes[key]; ok && v.Name != "" {
+			return v.Name
+		}
+	}
+	return st.Name + "_" + key
+}
+
+func networkName(st *compose.Stack, key string) string {
+	if st.Project != nil {
+		if n, ok := st.Project.Networks[key]; ok && n.Name != "" {
+			return n.Name
+		}
+	}
+	return st.Name + "_" + key
+}
+
+// networking sets the network mode and the networks to join, each with
+// the service name as a DNS alias.
+func (sp *spec) networking(st *compose.Stack, svc compose.Service, hc *container.HostConfig) error {
+	mode := svc.Config.NetworkMode
+	switch {
+	case strings.HasPrefix(mode, "service:"):
+		other, ok := st.Service(strings.TrimPrefix(mode, "service:"))
+		if !ok {
+			return fmt.Errorf("service %s: network_mode %s: no such service", svc.Name, mode)
+		}
+		hc.NetworkMode = container.NetworkMode("container:" + ContainerName(st.Name, *other))
+		return nil
+	case mode != "":
+		hc.NetworkMode = container.NetworkMode(mode)
+		return nil
+	}
+	nets := svc.Config.Networks
+	if len(nets) == 0 {
+		nets = map[string]*types.ServiceNetworkConfig{"default": nil}
+	}
+	keys := slices.Sorted(maps.Keys(nets))
+	// Higher priority first, as compose attaches them.
+	slices.SortStableFunc(keys, func(a, b string) int { return priority(nets[b]) - priority(nets[a]) })
+	for _, key := range keys {
+		n := nets[key]
+		ep := &network.EndpointSettings{}
+		if n == nil || n.UseServiceNameAlias == nil || *n.UseServiceNameAlias {
+			ep.Aliases = []string{svc.Name}
+		}
+		if n != nil {
+			ep.Aliases = append(ep.Aliases, n.Aliases...)
+			ep.DriverOpts = n.DriverOpts
+			ep.MacAddress = n.MacAddress
+			if n.Ipv4Address != "" || n.Ipv6Address != "" || len(n.LinkLocalIPs) > 0 {
+				ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: n.Ipv4Address, IPv6Address: n.Ipv6Address, LinkLocalIPs: n.LinkLocalIPs}
+			}
+		}
+		sp.networks = append(sp.networks, netAttach{key: key, name: networkName(st, key), endpoint: ep})
+	}
+	hc.NetworkMode = container.NetworkMode(sp.networks[0].name)
+	return nil
+}
+
+func priority(n *types.ServiceNetworkConfig) int {
+	if n == nil {
+		return 0
+	}
+	return n.Priority
+}
