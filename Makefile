@@ -37,10 +37,6 @@ unit: ## unit tests (no containers)
 fuzz-short: ## run every fuzz target briefly
 	./scripts/fuzz.sh $${FUZZTIME:-10s}
 
-.PHONY: integration
-integration: ## integration tests against a real Podman API, Redis and systemd (build tag integration)
-	$(GO) test -v -count=1 -p 1 -tags integration ./... 2>&1 | tee $(BUILD)/integration.log
-
 .PHONY: test
 test: deps lint unit integration fuzz-short ## everything CI runs: lint, unit, integration, short fuzz
 
