@@ -65,7 +65,7 @@ func (f *fakeEngine) Create(_ context.Context, st *compose.Stack, svc *compose.S
 	}
 	f.seq++
 	f.creates++
-	c := &Container{ID: fmt.Sprintf("%064d", f.seq), Name: st.Name + "-" + svc.Name + "-1", Service: svc.Name}
+	c := &Container{ID: fmt.Sprintf("%064d", f.seq), Name: st.Name + "-" + svc.Name + "-1", Service: svc.Name, ConfigHash: "hash-" + svc.Image}
 	f.ctrs[c.ID] = c
 	f.byService[svc.Name] = c.ID
 	return *c, nil
@@ -136,7 +136,7 @@ func (f *fakeEngine) Inspect(_ context.Context, id string) (Container, error) {
 func (f *fakeEngine) Events(ctx context.Context, _ string) <-chan EngineEvent { return f.events }
 
 func (f *fakeEngine) ConfigHash(_ *compose.Stack, svc *compose.Service) string {
-	return "hash-" + svc.Name
+	return "hash-" + svc.Image
 }
 
 // kill makes a service's container die as `podman kill` would.

@@ -40,6 +40,7 @@ type runner struct {
 	disabledWhy string
 	vram        uint64
 
+	cancel       context.CancelFunc
 	launched     bool // bring-up started it (or adopted it running)
 	failedOnce   bool // for soft dependents: this service has failed since bring-up
 	stopping     bool // the agent is taking the stack down: no restarts
@@ -68,6 +69,7 @@ const (
 	cmdEnable
 	cmdDisable
 	cmdQuiesce
+	cmdUpdate
 )
 
 type command struct {
@@ -75,7 +77,10 @@ type command struct {
 	reset  bool   // restart: reset the failure count
 	reason string // restart: why (manual, dependency)
 	manual bool
-	reply  chan error
+	// update: the service's new definition after a reload.
+	svc      *compose.PlannedService
+	recreate bool
+	reply    chan error
 }
 
 type probeOutcome struct {
@@ -88,6 +93,8 @@ type actionKind int
 const (
 	actStart actionKind = iota
 	actRestart
+	// actRecreate replaces an outdated container (Reload).
+	actRecreate
 )
 
 type actionResult struct {
@@ -248,9 +255,9 @@ func (r *runner) checkLaunch(ctx context.Context) {
 func (r *runner) begin(ctx context.Context, kind actionKind, manual bool) {
 	r.acting = true
 	r.probing = false
-	ctr := r.ctr
+	ctr, svc := r.ctr, r.svc
 	go func() {
-		res := r.s.act(ctx, r, kind, ctr)
+		res := r.s.act(ctx, r, svc, kind, ctr)
 		res.manual = manual
 		select {
 		case r.acted <- res:
@@ -306,6 +313,9 @@ func (r *runner) handleAction(ctx context.Context, a actionResult) {
 		go r.settle(ctx, a.slot, r.healthyCh)
 	}
 	msg := MsgStarted
+	if a.kind == actRecreate {
+		msg = MsgRecreated
+	}
 	if a.kind == actRestart {
 		r.restarts++
 		r.lastRestart = now
@@ -597,6 +607,18 @@ func (r *runner) handleCommand(ctx context.Context, c command) error {
 	case cmdQuiesce:
 		r.stopping = true
 		r.nextRestart = time.Time{}
+		return nil
+	case cmdUpdate:
+		r.svc = c.svc
+		r.pol = PolicyFor(c.svc.Service)
+		r.probe = r.s.probes(c.svc.Service)
+		r.publish("")
+		if c.recreate && r.launched && !r.acting {
+			r.log.Info("configuration changed; recreating the container")
+			r.begin(ctx, actRecreate, false)
+		} else if !r.launched {
+			r.checkLaunch(ctx)
+		}
 		return nil
 	case cmdDisable:
 		r.enabled = false

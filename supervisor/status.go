@@ -62,6 +62,8 @@ const (
 	MsgStartFailed    = "Start failed"
 	MsgContainerDied  = "Container stopped"
 	MsgDependencyRest = "Dependency restarted"
+	MsgRecreated      = "Service recreated"
+	MsgRemoved        = "Service removed"
 )
 
 // ServiceStatus is one service as the API and WebSocket show it: the seed's

@@ -210,12 +210,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.consume(runCtx, events)
 	}()
 	for _, name := range s.order {
-		r := s.runners[name]
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			r.run(runCtx)
-		}()
+		s.startRunner(s.runners[name])
 	}
 
 	ticker := s.clock.NewTimer(time.Second)
@@ -232,6 +227,27 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.tick()
 		}
 	}
+}
+
+// startRunner runs a runner under its own context, so that Reload can end
+// one without the others.
+func (s *Supervisor) startRunner(r *runner) {
+	s.mu.Lock()
+	ctx, cancel := context.WithCancel(s.runCtx)
+	r.cancel = cancel
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		r.run(ctx)
+	}()
+}
+
+// current returns the stack and plan being run (Reload replaces them).
+func (s *Supervisor) current() (*compose.Stack, *compose.Plan) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stack, s.plan
 }
 
 // discover lists existing containers, waiting for the engine if needed.
@@ -305,12 +321,12 @@ func (s *Supervisor) bindContainer(r *runner, old, id string) {
 
 // act performs a start or restart: the GPU gate for GPU services, then a
 // start slot, then the engine calls.
-func (s *Supervisor) act(ctx context.Context, r *runner, kind actionKind, ctr Container) actionResult {
+func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedService, kind actionKind, ctr Container) actionResult {
 	res := actionResult{kind: kind, ctr: ctr}
-	svc := r.svc
+	stack, _ := s.current()
 	if svc.GPU.Required && s.gate != nil {
 		op := gpu.OpStart
-		if kind == actRestart {
+		if kind != actStart {
 			op = gpu.OpRestart
 		}
 		need := svc.GPU.VRAMBytes
@@ -332,10 +348,17 @@ func (s *Supervisor) act(ctx context.Context, r *runner, kind actionKind, ctr Co
 	defer release()
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.StopTimeout+60*time.Second)
 	defer cancel()
-	if kind == actRestart && ctr.ID != "" && ctr.Running {
+	if kind != actStart && ctr.ID != "" && ctr.Running {
 		if err := s.engine.Stop(cctx, ctr.ID, s.cfg.StopTimeout); err != nil {
 			s.log.Warn("stop before restart failed", "service", svc.Name, "error", err)
 		}
+	}
+	if kind == actRecreate && ctr.ID != "" {
+		if err := s.engine.Remove(cctx, ctr.ID); err != nil {
+			res.err = fmt.Errorf("removing the outdated container of %s: %w", svc.Name, err)
+			return res
+		}
+		ctr = Container{}
 	}
 	if ctr.ID != "" {
 		err = s.engine.Start(cctx, ctr.ID)
@@ -347,7 +370,7 @@ func (s *Supervisor) act(ctx context.Context, r *runner, kind actionKind, ctr Co
 		}
 	}
 	if ctr.ID == "" {
-		created, err := s.engine.Create(cctx, s.stack, svc.Service)
+		created, err := s.engine.Create(cctx, stack, svc.Service)
 		if err != nil {
 			res.err = fmt.Errorf("creating %s: %w", svc.Name, err)
 			return res
@@ -435,40 +458,45 @@ func condWord(c compose.Condition) string {
 	return "healthy"
 }
 
-// update stores a runner's snapshot and emits an event when msg is set.
+// update stores a runner's snapshot and, with a message, emits an event.
 func (s *Supervisor) update(st ServiceStatus, v depView, msg string) {
 	s.mu.Lock()
 	prev, had := s.views[st.Name]
-	s.statuses[st.Name] = st
-	s.views[st.Name] = v
-	changed := !had || prev != v
-	var ev Event
-	var subs []chan Event
-	if msg != "" {
-		s.seq++
-		ev = Event{Type: EventTypeServiceStatus, Data: st, Message: msg, Time: s.clock.Now(), Seq: s.seq}
-		s.history = append(s.history, ev)
-		if len(s.history) > s.cfg.EventHistory {
-			s.history = slices.Delete(s.history, 0, len(s.history)-s.cfg.EventHistory)
-		}
-		for _, c := range s.subs {
-			subs = append(subs, c)
-		}
+	if _, live := s.runners[st.Name]; live {
+		s.statuses[st.Name] = st
+		s.views[st.Name] = v
 	}
 	s.mu.Unlock()
 	if msg != "" {
-		s.log.Debug("event", "service", st.Name, "status", st.Status.String(), "message", msg)
-		for _, c := range subs {
-			select {
-			case c <- ev:
-			default: // a slow subscriber never blocks supervision
-			}
-		}
-		s.publishToStore(ev)
+		s.emit(st, msg)
 	}
-	if changed {
+	if !had || prev != v {
 		s.pokeAll()
 	}
+}
+
+// emit records an event and hands it to every subscriber without waiting.
+func (s *Supervisor) emit(st ServiceStatus, msg string) {
+	s.mu.Lock()
+	s.seq++
+	ev := Event{Type: EventTypeServiceStatus, Data: st, Message: msg, Time: s.clock.Now(), Seq: s.seq}
+	s.history = append(s.history, ev)
+	if len(s.history) > s.cfg.EventHistory {
+		s.history = slices.Delete(s.history, 0, len(s.history)-s.cfg.EventHistory)
+	}
+	subs := make([]chan Event, 0, len(s.subs))
+	for _, c := range s.subs {
+		subs = append(subs, c)
+	}
+	s.mu.Unlock()
+	s.log.Debug("event", "service", st.Name, "status", st.Status.String(), "message", msg)
+	for _, c := range subs {
+		select {
+		case c <- ev:
+		default: // a slow subscriber never blocks supervision
+		}
+	}
+	s.publishToStore(ev)
 }
 
 func (s *Supervisor) publishToStore(ev Event) {
@@ -500,7 +528,8 @@ func (s *Supervisor) pokeAll() {
 // cascade restarts the dependents whose depends_on has restart: true, once
 // the restarted service is healthy again.
 func (s *Supervisor) cascade(name string) {
-	for _, ps := range s.plan.Services {
+	_, plan := s.current()
+	for _, ps := range plan.Services {
 		for _, d := range ps.Waits {
 			if d.Service == name && d.Restart && !d.Implicit {
 				s.mu.Lock()
@@ -537,8 +566,8 @@ func (s *Supervisor) tick() {
 	s.mu.Unlock()
 	if phaseChanged && !p.Done {
 		name := ""
-		if p.Phase >= 1 && p.Phase <= len(s.plan.Phases) {
-			name = s.plan.Phases[p.Phase-1].Name
+		if _, plan := s.current(); p.Phase >= 1 && p.Phase <= len(plan.Phases) {
+			name = plan.Phases[p.Phase-1].Name
 		}
 		s.log.Info(fmt.Sprintf("Phase %d/%d: %s", p.Phase, p.Phases, name), "running", p.Running, "total", p.Total, "waiting", p.Waiting)
 	}
@@ -555,9 +584,10 @@ func (s *Supervisor) send(ctx context.Context, name string, c command) error {
 	s.mu.Lock()
 	r, ok := s.runners[name]
 	running := s.running
+	_, planned := s.plan.Lookup(name)
 	s.mu.Unlock()
 	if !ok {
-		if _, planned := s.plan.Lookup(name); planned && !running {
+		if planned && !running {
 			return errors.New("supervisor is not running yet")
 		}
 		return fmt.Errorf("%w %q", ErrUnknownService, name)
@@ -668,10 +698,16 @@ func (s *Supervisor) Subscribe(buf int) (<-chan Event, func()) {
 }
 
 // Plan returns the plan being run.
-func (s *Supervisor) Plan() *compose.Plan { return s.plan }
+func (s *Supervisor) Plan() *compose.Plan {
+	_, p := s.current()
+	return p
+}
 
 // Stack returns the stack being run.
-func (s *Supervisor) Stack() *compose.Stack { return s.stack }
+func (s *Supervisor) Stack() *compose.Stack {
+	st, _ := s.current()
+	return st
+}
 
 // Progress summarises bring-up.
 func (s *Supervisor) Progress() Progress {
@@ -707,12 +743,16 @@ func (s *Supervisor) Progress() Progress {
 // Down stops the stack in reverse phase order and ends supervision of it.
 func (s *Supervisor) Down(ctx context.Context) error {
 	s.mu.Lock()
-	runners := s.runners
+	var names []string
+	for name := range s.runners {
+		names = append(names, name)
+	}
+	st, plan := s.stack, s.plan
 	s.mu.Unlock()
-	for name := range runners {
+	for _, name := range names {
 		_ = s.send(ctx, name, command{kind: cmdQuiesce})
 	}
-	return StopStack(ctx, s.engine, s.stack, s.plan, s.cfg.StopTimeout, s.log)
+	return StopStack(ctx, s.engine, st, plan, s.cfg.StopTimeout, s.log)
 }
 
 // StopStack stops a stack's containers in reverse phase order, monitoring
