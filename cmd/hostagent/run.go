@@ -13,6 +13,7 @@ import (
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
 	"github.com/hostagent/hostagent/gpu"
+	"github.com/hostagent/hostagent/internal/bridge"
 	"github.com/hostagent/hostagent/internal/clock"
 	"github.com/hostagent/hostagent/internal/logging"
 	"github.com/hostagent/hostagent/internal/sdnotify"
@@ -126,8 +127,8 @@ func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compo
 		}
 	}
 	a.sup = supervisor.New(stack, plan, supervisor.Config{OnTick: a.onTick}, supervisor.Deps{
-		Engine: engineAdapter{a.engine},
-		Probes: proberFactory(a.engine, cfg.HealthCheckTimeout, a.clock),
+		Engine: bridge.Engine{C: a.engine},
+		Probes: bridge.Probers(a.engine, cfg.HealthCheckTimeout, a.clock),
 		Gate:   gate,
 		Store:  a.store,
 		Clock:  a.clock,
@@ -214,5 +215,5 @@ func cmdDown(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer c.Close()
-	return supervisor.StopStack(ctx, engineAdapter{c}, stack, plan, *timeout, log)
+	return supervisor.StopStack(ctx, bridge.Engine{C: c}, stack, plan, *timeout, log)
 }

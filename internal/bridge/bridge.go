@@ -1,4 +1,6 @@
-package main
+// Package bridge adapts the engine and probes packages to the narrow
+// interfaces the supervisor declares, so neither side imports the other.
+package bridge
 
 import (
 	"context"
@@ -12,11 +14,11 @@ import (
 	"github.com/hostagent/hostagent/supervisor"
 )
 
-// engineAdapter presents engine.Client as the supervisor's Engine.
-type engineAdapter struct{ c *engine.Client }
+// Engine presents engine.Client as the supervisor's Engine.
+type Engine struct{ C *engine.Client }
 
-func (a engineAdapter) Discover(ctx context.Context, st *compose.Stack) (map[string]supervisor.Container, error) {
-	d, err := a.c.Discover(ctx, st)
+func (a Engine) Discover(ctx context.Context, st *compose.Stack) (map[string]supervisor.Container, error) {
+	d, err := a.C.Discover(ctx, st)
 	if err != nil {
 		return nil, err
 	}
@@ -25,7 +27,7 @@ func (a engineAdapter) Discover(ctx context.Context, st *compose.Stack) (map[str
 		c := f.Container
 		if !c.State.Running || c.State.StartedAt.IsZero() {
 			// List fills only the summary; the supervisor needs the state.
-			if full, err := a.c.Inspect(ctx, c.ID); err == nil {
+			if full, err := a.C.Inspect(ctx, c.ID); err == nil {
 				c = full
 			}
 		}
@@ -34,13 +36,13 @@ func (a engineAdapter) Discover(ctx context.Context, st *compose.Stack) (map[str
 	return out, nil
 }
 
-func (a engineAdapter) Create(ctx context.Context, st *compose.Stack, svc *compose.Service) (supervisor.Container, error) {
-	id, err := a.c.Create(ctx, st, svc.Name)
+func (a Engine) Create(ctx context.Context, st *compose.Stack, svc *compose.Service) (supervisor.Container, error) {
+	id, err := a.C.Create(ctx, st, svc.Name)
 	if errors.Is(err, engine.ErrConflict) {
 		// A container of that name exists but was not adopted (created by
 		// hand without labels): replace it, as compose up would.
-		if rmErr := a.c.Remove(ctx, engine.ContainerID(engine.ContainerName(st.Name, *svc)), true); rmErr == nil {
-			id, err = a.c.Create(ctx, st, svc.Name)
+		if rmErr := a.C.Remove(ctx, engine.ContainerID(engine.ContainerName(st.Name, *svc)), true); rmErr == nil {
+			id, err = a.C.Create(ctx, st, svc.Name)
 		}
 	}
 	if err != nil {
@@ -49,32 +51,32 @@ func (a engineAdapter) Create(ctx context.Context, st *compose.Stack, svc *compo
 	return supervisor.Container{ID: string(id), Service: svc.Name, ConfigHash: engine.ConfigHash(*svc)}, nil
 }
 
-func (a engineAdapter) Start(ctx context.Context, id string) error {
-	return a.c.Start(ctx, engine.ContainerID(id))
+func (a Engine) Start(ctx context.Context, id string) error {
+	return a.C.Start(ctx, engine.ContainerID(id))
 }
 
-func (a engineAdapter) Stop(ctx context.Context, id string, timeout time.Duration) error {
-	return a.c.Stop(ctx, engine.ContainerID(id), timeout)
+func (a Engine) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	return a.C.Stop(ctx, engine.ContainerID(id), timeout)
 }
 
-func (a engineAdapter) Remove(ctx context.Context, id string) error {
-	return a.c.Remove(ctx, engine.ContainerID(id), true)
+func (a Engine) Remove(ctx context.Context, id string) error {
+	return a.C.Remove(ctx, engine.ContainerID(id), true)
 }
 
-func (a engineAdapter) Inspect(ctx context.Context, id string) (supervisor.Container, error) {
-	c, err := a.c.Inspect(ctx, engine.ContainerID(id))
+func (a Engine) Inspect(ctx context.Context, id string) (supervisor.Container, error) {
+	c, err := a.C.Inspect(ctx, engine.ContainerID(id))
 	if err != nil {
 		return supervisor.Container{}, err
 	}
 	return toContainer(c), nil
 }
 
-func (a engineAdapter) ConfigHash(_ *compose.Stack, svc *compose.Service) string {
+func (a Engine) ConfigHash(_ *compose.Stack, svc *compose.Service) string {
 	return engine.ConfigHash(*svc)
 }
 
-func (a engineAdapter) Events(ctx context.Context, project string) <-chan supervisor.EngineEvent {
-	in := a.c.Events(ctx, project)
+func (a Engine) Events(ctx context.Context, project string) <-chan supervisor.EngineEvent {
+	in := a.C.Events(ctx, project)
 	out := make(chan supervisor.EngineEvent, 64)
 	go func() {
 		defer close(out)
@@ -120,8 +122,8 @@ func toContainer(c engine.Container) supervisor.Container {
 	}
 }
 
-// proberFactory builds each service's prober from its health spec.
-func proberFactory(c *engine.Client, defaultTimeout time.Duration, clk clock.Clock) supervisor.ProberFactory {
+// Probers builds each service's prober from its health spec.
+func Probers(c *engine.Client, defaultTimeout time.Duration, clk clock.Clock) supervisor.ProberFactory {
 	return func(svc *compose.Service) supervisor.Prober {
 		p, err := probes.ForSpec(svc.Health, c, defaultTimeout, clk)
 		if err != nil {
