@@ -1,6 +1,7 @@
 package state
 
 import (
+	"github.com/hostagent/hostagent/internal/redistest"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func TestOpenWithoutRedisIsAFileStore(t *testing.T) {
 }
 
 func TestOpenWithUnreachableRedis(t *testing.T) {
-	url := "redis://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/0"
+	url := "redis://127.0.0.1:" + strconv.Itoa(redistest.FreePort(t)) + "/0"
 	start := time.Now()
 	st, err := Open(t.Context(), Config{Dir: t.TempDir(), RedisURL: url, Project: "proj",
 		Clock: clock.NewFake(epoch), RedisTimeout: 200 * time.Millisecond})

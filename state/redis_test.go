@@ -1,6 +1,7 @@
 package state
 
 import (
+	"github.com/hostagent/hostagent/internal/redistest"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -9,7 +10,7 @@ import (
 )
 
 func redisBackend(t *testing.T) opener {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	return func(t *testing.T, project string) Store {
 		r, err := NewRedis(srv.URL(), project, RedisOptions{Timeout: time.Second})
 		if err != nil {
@@ -22,7 +23,7 @@ func redisBackend(t *testing.T) opener {
 func TestRedisStore(t *testing.T) { testStore(t, redisBackend) }
 
 func TestRedisKeysAreScopedByProject(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	r, err := NewRedis(srv.URL(), "nemotron", RedisOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +46,7 @@ func TestRedisKeysAreScopedByProject(t *testing.T) {
 }
 
 func TestRedisPublishReachesSubscriber(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	r, err := NewRedis(srv.URL(), "proj", RedisOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func TestRedisPublishReachesSubscriber(t *testing.T) {
 }
 
 func TestRedisSkipsUnreadableEntries(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	sink, log := newLogSink()
 	r, err := NewRedis(srv.URL(), "proj", RedisOptions{Logger: log})
 	if err != nil {
@@ -95,7 +96,7 @@ func TestRedisSkipsUnreadableEntries(t *testing.T) {
 }
 
 func TestRedisPasswordURL(t *testing.T) {
-	srv := startRedis(t, "--requirepass", "s3cret")
+	srv := redistest.Start(t, "--requirepass", "s3cret")
 	url := "redis://:s3cret@" + srv.Addr() + "/2"
 	r, err := NewRedis(url, "proj", RedisOptions{})
 	if err != nil {
@@ -134,7 +135,7 @@ func TestNewRedisURLErrorsHidePassword(t *testing.T) {
 }
 
 func TestRedisDownFailsWithinTimeout(t *testing.T) {
-	r, err := NewRedis("redis://127.0.0.1:"+strconv.Itoa(freePort(t))+"/0", "proj", RedisOptions{Timeout: 200 * time.Millisecond})
+	r, err := NewRedis("redis://127.0.0.1:"+strconv.Itoa(redistest.FreePort(t))+"/0", "proj", RedisOptions{Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

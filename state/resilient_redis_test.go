@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"github.com/hostagent/hostagent/internal/redistest"
 	"log/slog"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 )
 
 // openResilient opens File(root)+Redis(srv) for project, as Open would.
-func openResilient(t *testing.T, root string, srv *redisServer, project string, clk clock.Clock, log *slog.Logger) *Resilient {
+func openResilient(t *testing.T, root string, srv *redistest.Server, project string, clk clock.Clock, log *slog.Logger) *Resilient {
 	t.Helper()
 	f, err := NewFile(root, project, log, clk)
 	if err != nil {
@@ -27,7 +28,7 @@ func openResilient(t *testing.T, root string, srv *redisServer, project string, 
 
 func TestResilientStore(t *testing.T) {
 	testStore(t, func(t *testing.T) opener {
-		root, srv := t.TempDir(), startRedis(t)
+		root, srv := t.TempDir(), redistest.Start(t)
 		return func(t *testing.T, project string) Store {
 			return openResilient(t, root, srv, project, clock.NewFake(epoch), nil)
 		}
@@ -35,7 +36,7 @@ func TestResilientStore(t *testing.T) {
 }
 
 func TestResilientRedisRestartMidRun(t *testing.T) {
-	root, srv := t.TempDir(), startRedis(t)
+	root, srv := t.TempDir(), redistest.Start(t)
 	clk := clock.NewFake(epoch)
 	logs, log := newLogSink()
 	s := openResilient(t, root, srv, "proj", clk, log)
@@ -72,7 +73,7 @@ func TestResilientRedisRestartMidRun(t *testing.T) {
 	}
 
 	// It comes back empty (no persistence): the resync must refill it.
-	srv.Start()
+	srv.Run()
 	clk.BlockUntil(1)
 	clk.Advance(time.Second)
 	eventually(t, "reconnect", s.Connected)
@@ -85,7 +86,7 @@ func TestResilientRedisRestartMidRun(t *testing.T) {
 }
 
 func TestResilientAgentRestartResumesCounts(t *testing.T) {
-	root, srv := t.TempDir(), startRedis(t)
+	root, srv := t.TempDir(), redistest.Start(t)
 	clk := clock.NewFake(epoch)
 	first := openResilient(t, root, srv, "proj", clk, nil)
 	r := fullRecord("ai-florence")
@@ -117,7 +118,7 @@ func TestResilientAgentRestartResumesCounts(t *testing.T) {
 	wantRecords(t, loadOf(t, down), r)
 
 	// Restart on a wiped state directory with Redis up: Redis restores it.
-	srv.Start()
+	srv.Run()
 	seed, err := NewRedis(srv.URL(), "proj", RedisOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +132,7 @@ func TestResilientAgentRestartResumesCounts(t *testing.T) {
 }
 
 func TestResilientPublishReachesSubscriber(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	s := openResilient(t, t.TempDir(), srv, "proj", clock.NewFake(epoch), nil)
 	sub := srv.Client(t).Subscribe(t.Context(), EventsChannel("proj"))
 	defer sub.Close()

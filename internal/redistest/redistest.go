@@ -1,4 +1,7 @@
-package state
+// Package redistest runs a real redis-server on a free loopback port for
+// tests: no persistence, killed at the end of the test, restartable on the
+// same port to simulate an outage.
+package redistest
 
 import (
 	"bufio"
@@ -15,10 +18,10 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
-// redisServer is a real redis-server on a free loopback port, without
+// Server is a real redis-server on a free loopback port, without
 // persistence, killed at the end of the test.
-type redisServer struct {
-	t    *testing.T
+type Server struct {
+	t    testing.TB
 	bin  string
 	port int
 	dir  string
@@ -27,9 +30,9 @@ type redisServer struct {
 	out  bytes.Buffer
 }
 
-// startRedis skips when redis-server is missing, except under CI=true where
+// Start skips when redis-server is missing, except under CI=true where
 // it is installed and its absence is a failure.
-func startRedis(t *testing.T, extra ...string) *redisServer {
+func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -38,13 +41,14 @@ func startRedis(t *testing.T, extra ...string) *redisServer {
 		}
 		t.Skipf("redis-server not installed (apt-get install redis-server); skipping: %v", err)
 	}
-	s := &redisServer{t: t, bin: bin, port: freePort(t), dir: t.TempDir(), args: extra}
-	s.Start()
+	s := &Server{t: t, bin: bin, port: FreePort(t), dir: t.TempDir(), args: extra}
+	s.Run()
 	t.Cleanup(s.Stop)
 	return s
 }
 
-func freePort(t *testing.T) int {
+// FreePort returns a loopback TCP port nobody listens on right now.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,12 +58,12 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func (s *redisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
-func (s *redisServer) URL() string { return "redis://" + s.Addr() + "/0" }
+func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
-// Start runs the server (again, on the same port) and waits until it answers.
-func (s *redisServer) Start() {
+// Run starts the server (again, on the same port) and waits until it answers.
+func (s *Server) Run() {
 	s.t.Helper()
 	args := append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir}, s.args...)
@@ -80,7 +84,7 @@ func (s *redisServer) Start() {
 }
 
 // answers reports whether the server replies to a PING (NOAUTH counts).
-func (s *redisServer) answers() bool {
+func (s *Server) answers() bool {
 	c, err := net.DialTimeout("tcp", s.Addr(), 100*time.Millisecond)
 	if err != nil {
 		return false
@@ -95,7 +99,7 @@ func (s *redisServer) answers() bool {
 }
 
 // Stop kills the server the hard way, as a crash or an OOM kill would.
-func (s *redisServer) Stop() {
+func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
@@ -105,7 +109,7 @@ func (s *redisServer) Stop() {
 }
 
 // Client is a plain go-redis client for looking behind the store's back.
-func (s *redisServer) Client(t *testing.T) *redis.Client {
+func (s *Server) Client(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{
 		Addr:                     s.Addr(),
 		DisableIdentity:          true,
