@@ -12,10 +12,7 @@ import (
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/internal/clock"
 	"github.com/hostagent/hostagent/state"
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type harness struct {
 	t      *testing.T
