@@ -37,6 +37,10 @@ unit: ## unit tests (no containers)
 fuzz-short: ## run every fuzz target briefly
 	./scripts/fuzz.sh $${FUZZTIME:-10s}
 
+.PHONY: demo
+demo: deps build ## the main job on an embedded demo stack: phased bring-up on local Podman, a kill, the self-heal
+	$(GO) run ./internal/demo -bin $(BIN)/hostagent
+
 .PHONY: test
 test: deps lint unit integration fuzz-short ## everything CI runs: lint, unit, integration, short fuzz
 
