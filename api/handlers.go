@@ -130,10 +130,10 @@ func (s *Server) getGPU(c echo.Context) error {
 
 // ActionBody answers a restart, enable or disable.
 type ActionBody struct {
-	Service       string                   `json:"service"`
-	Action        string                   `json:"action"`
-	Message       string                   `json:"message"`
-	ResetFailures bool                     `json:"reset_failures,omitempty"`
+	Service       string                    `json:"service"`
+	Action        string                    `json:"action"`
+	Message       string                    `json:"message"`
+	ResetFailures bool                      `json:"reset_failures,omitempty"`
 	Data          *supervisor.ServiceStatus `json:"data,omitempty"`
 }
 

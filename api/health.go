@@ -90,7 +90,7 @@ type notReady struct {
 }
 
 type readyBody struct {
-	Ready bool   `json:"ready"`
+	Ready  bool   `json:"ready"`
 	Status string `json:"status"`
 	// Services maps every core service to its status, as the seed's
 	// readiness body maps its components.
@@ -123,10 +123,10 @@ func readiness(svcs []supervisor.ServiceStatus, p supervisor.Progress, now time.
 }
 
 type fullBody struct {
-	Status    string                    `json:"status"`
-	Counts    Counts                    `json:"counts"`
+	Status    string                     `json:"status"`
+	Counts    Counts                     `json:"counts"`
 	Services  []supervisor.ServiceStatus `json:"services"`
-	Progress  supervisor.Progress       `json:"progress"`
-	GPU       gpuBody                   `json:"gpu"`
-	Timestamp time.Time                 `json:"timestamp"`
+	Progress  supervisor.Progress        `json:"progress"`
+	GPU       gpuBody                    `json:"gpu"`
+	Timestamp time.Time                  `json:"timestamp"`
 }
