@@ -41,10 +41,14 @@ type Supervisor interface {
 	Plan() *compose.Plan
 }
 
+var _ Supervisor = (*supervisor.Supervisor)(nil)
+
 // GPUWaits lists the requests queued at the GPU gate; *gpu.Gate implements it.
 type GPUWaits interface {
 	Waiting() []gpu.Wait
 }
+
+var _ GPUWaits = (*gpu.Gate)(nil)
 
 // Options tune the server; zero values take the defaults.
 type Options struct {
