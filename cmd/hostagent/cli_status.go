@@ -94,7 +94,7 @@ func printJSON(w io.Writer, v any) error {
 
 // printStatus prints the progress line and the table.
 func printStatus(w io.Writer, svcs []supervisor.ServiceStatus, p supervisor.Progress, now time.Time) {
-	fmt.Fprintf(w, "Bring-up: %s\n", p)
+	fmt.Fprintf(w, "hostagent: %s\n", p)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tSTATUS\tPHASE\tRESTARTS\tFAILURES\tUPTIME\tDETAIL")
 	for _, s := range svcs {

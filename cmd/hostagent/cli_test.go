@@ -201,7 +201,7 @@ func TestStatusTable(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 6 || lines[0] != "Bring-up: phase 2/3: 1/4 running, waiting for ai-llm" ||
+	if len(lines) != 6 || lines[0] != "hostagent: phase 2/3: 1/4 running, waiting for ai-llm" ||
 		!regexp.MustCompile(`^SERVICE\s+STATUS\s+PHASE\s+RESTARTS\s+FAILURES\s+UPTIME\s+DETAIL$`).MatchString(lines[1]) {
 		t.Fatalf("status output:\n%s", out)
 	}
