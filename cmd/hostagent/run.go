@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hostagent/hostagent/api"
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
 	"github.com/hostagent/hostagent/gpu"
@@ -90,8 +92,8 @@ func loadStack(ctx context.Context, cfg config) (*compose.Stack, *compose.Plan, 
 	return stack, plan, nil
 }
 
-// agent is the running service: the supervisor and what it is wired to.
-type agent struct {
+// daemon is the running service: the supervisor and what it is wired to.
+type daemon struct {
 	log    *slog.Logger
 	notify *sdnotify.Notifier
 	engine *engine.Client
@@ -99,14 +101,15 @@ type agent struct {
 	gpu    *gpu.Monitor
 	gate   *gpu.Gate
 	sup    *supervisor.Supervisor
+	api    *api.Server
 	clock  clock.Clock
 
 	readyOnce sync.Once
 	lastPing  time.Time
 }
 
-func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compose.Plan, log *slog.Logger, notify *sdnotify.Notifier) (*agent, error) {
-	a := &agent{log: log, notify: notify, clock: clock.New()}
+func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compose.Plan, log *slog.Logger, notify *sdnotify.Notifier) (*daemon, error) {
+	a := &daemon{log: log, notify: notify, clock: clock.New()}
 	var err error
 	a.engine, err = engine.New(engine.Options{Host: cfg.DockerHost, Logger: log})
 	if err != nil {
@@ -126,18 +129,32 @@ func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compo
 			break
 		}
 	}
+	metrics := api.NewMetrics()
 	a.sup = supervisor.New(stack, plan, supervisor.Config{OnTick: a.onTick}, supervisor.Deps{
-		Engine: bridge.Engine{C: a.engine},
-		Probes: bridge.Probers(a.engine, cfg.HealthCheckTimeout, a.clock),
-		Gate:   gate,
-		Store:  a.store,
-		Clock:  a.clock,
-		Logger: log,
+		Engine:  bridge.Engine{C: a.engine},
+		Probes:  bridge.Probers(a.engine, cfg.HealthCheckTimeout, a.clock),
+		Gate:    gate,
+		Store:   a.store,
+		Clock:   a.clock,
+		Logger:  log,
+		Metrics: metrics,
 	})
+	opts := api.Options{Addr: cfg.APIAddr, Socket: cfg.APISocket, Metrics: metrics, Clock: a.clock}
+	if a.gpu != nil {
+		opts.GPU, opts.GPUGate = a.gpu, a.gate
+	}
+	a.api, err = api.New(a.sup, api.TokenFile(cfg.TokenFile), log, opts)
+	if err == nil {
+		err = a.api.Listen()
+	}
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("control API (ORCHESTRATOR_API_ADDR %s, ORCHESTRATOR_API_SOCKET %s): %w", cfg.APIAddr, cfg.APISocket, err)
+	}
 	return a, nil
 }
 
-func (a *agent) close() {
+func (a *daemon) close() {
 	if a.gpu != nil {
 		_ = a.gpu.Close()
 	}
@@ -147,7 +164,7 @@ func (a *agent) close() {
 
 // onTick runs on the supervision loop: READY once bring-up has begun,
 // STATUS= with its progress, and the watchdog pings.
-func (a *agent) onTick(p supervisor.Progress) {
+func (a *daemon) onTick(p supervisor.Progress) {
 	a.readyOnce.Do(func() { _ = a.notify.Ready() })
 	_ = a.notify.Status(p.String())
 	if every, ok := a.notify.WatchdogInterval(); ok && a.clock.Since(a.lastPing) >= every {
@@ -156,30 +173,40 @@ func (a *agent) onTick(p supervisor.Progress) {
 	}
 }
 
-func (a *agent) run(ctx context.Context, cfg config) error {
+func (a *daemon) run(ctx context.Context, cfg config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	served := make(chan error, 1)
+	go func() { served <- a.api.Serve(ctx) }()
 	done := make(chan error, 1)
 	go func() { done <- a.sup.Run(ctx) }()
 	for {
 		select {
 		case err := <-done:
 			_ = a.notify.Stopping()
-			return err
+			cancel()
+			return errors.Join(err, <-served)
+		case err := <-served:
+			// The control API is part of the service: without it, stop
+			// and let systemd restart the agent.
+			a.log.Error("control API stopped", "error", err)
+			_ = a.notify.Stopping()
+			cancel()
+			return errors.Join(fmt.Errorf("control API: %w", err), <-done)
 		case <-ctx.Done():
 			_ = a.notify.Stopping()
-			return <-done
+			return errors.Join(<-done, <-served)
 		case <-hup:
 			a.reload(ctx, cfg)
 		}
 	}
 }
 
-func (a *agent) reload(ctx context.Context, cfg config) {
+func (a *daemon) reload(ctx context.Context, cfg config) {
 	_ = a.notify.Reloading()
 	defer func() { _ = a.notify.Ready() }()
 	stack, plan, err := loadStack(ctx, cfg)
