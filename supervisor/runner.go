@@ -749,6 +749,8 @@ func (r *runner) publish(msg string) {
 		st.LastCheckMS = float64(r.lastCheck.Latency.Microseconds()) / 1000
 	}
 	if (r.st == Running || r.st == Starting) && !r.startedAt.IsZero() {
+		t := r.startedAt
+		st.StartedAt = &t
 		st.UptimeSeconds = int64(now.Sub(r.startedAt).Seconds())
 	}
 	view := depView{

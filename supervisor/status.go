@@ -81,6 +81,7 @@ type ServiceStatus struct {
 	RestartCount  int        `json:"restart_count"`
 	LastRestartAt *time.Time `json:"last_restart_at"`
 	UptimeSeconds int64      `json:"uptime_seconds"`
+	StartedAt     *time.Time `json:"started_at,omitempty"`
 
 	Phase         int        `json:"phase"`
 	Track         string     `json:"track"`

@@ -169,7 +169,6 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info(fmt.Sprintf("Discovered %d containers", len(existing)), "project", s.stack.Name)
 	loadCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	records, err := s.store.Load(loadCtx)
 	cancel()
@@ -636,6 +635,9 @@ func (s *Supervisor) Services() []ServiceStatus {
 		}
 		if w, ok := waits[n]; ok {
 			st.Detail = w
+		}
+		if st.StartedAt != nil && (st.Status == Running || st.Status == Starting) {
+			st.UptimeSeconds = int64(s.clock.Since(*st.StartedAt).Seconds())
 		}
 		out = append(out, st)
 	}

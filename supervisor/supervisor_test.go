@@ -419,3 +419,14 @@ func TestSubscribersSeeEventsAndSlowOnesNeverBlock(t *testing.T) {
 		}
 	}
 }
+
+func TestUptimeIsComputedWhenRead(t *testing.T) {
+	h := newHarness(t, layered, Config{})
+	h.start()
+	h.until("all running", time.Minute, h.allRunning)
+	before := h.status("db").UptimeSeconds
+	h.clock.Advance(90 * time.Second)
+	if got := h.status("db").UptimeSeconds; got < before+90 {
+		t.Errorf("uptime %d after 90s more, was %d", got, before)
+	}
+}
