@@ -119,10 +119,16 @@ type Progress struct {
 	Total   int      `json:"total"`
 	Waiting []string `json:"waiting,omitempty"`
 	Done    bool     `json:"done"`
+	// EngineError is set while the container engine cannot be reached
+	// before the first discovery.
+	EngineError string `json:"engine_error,omitempty"`
 }
 
 // String is the one-line form used for systemd STATUS=.
 func (p Progress) String() string {
+	if p.EngineError != "" {
+		return "waiting for the container engine: " + p.EngineError
+	}
 	if p.Done {
 		return fmt.Sprintf("supervising: %d/%d services running", p.Running, p.Total)
 	}

@@ -260,6 +260,10 @@ func (s *Supervisor) discover(ctx context.Context) (map[string]Container, error)
 			return found, nil
 		}
 		s.log.Error("Failed to connect to Docker daemon", "error", err, "retry_in", delay)
+		if s.cfg.OnTick != nil {
+			// Keep systemd's watchdog fed and STATUS= telling why.
+			s.cfg.OnTick(Progress{Phases: len(s.plan.Phases), Total: len(s.order), EngineError: err.Error()})
+		}
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("discovering containers of %s: %w", s.stack.Name, err)

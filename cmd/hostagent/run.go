@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -104,8 +103,7 @@ type daemon struct {
 	api    *api.Server
 	clock  clock.Clock
 
-	readyOnce sync.Once
-	lastPing  time.Time
+	lastPing time.Time
 }
 
 func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compose.Plan, log *slog.Logger, notify *sdnotify.Notifier) (*daemon, error) {
@@ -162,10 +160,9 @@ func (a *daemon) close() {
 	_ = a.engine.Close()
 }
 
-// onTick runs on the supervision loop: READY once bring-up has begun,
-// STATUS= with its progress, and the watchdog pings.
+// onTick runs on the supervision loop: STATUS= with its progress, and the
+// watchdog pings, so a wedged loop gets the agent restarted.
 func (a *daemon) onTick(p supervisor.Progress) {
-	a.readyOnce.Do(func() { _ = a.notify.Ready() })
 	_ = a.notify.Status(p.String())
 	if every, ok := a.notify.WatchdogInterval(); ok && a.clock.Since(a.lastPing) >= every {
 		a.lastPing = a.clock.Now()
@@ -184,6 +181,8 @@ func (a *daemon) run(ctx context.Context, cfg config) error {
 	go func() { served <- a.api.Serve(ctx) }()
 	done := make(chan error, 1)
 	go func() { done <- a.sup.Run(ctx) }()
+	// READY once the API serves and bring-up has begun; STATUS= follows.
+	_ = a.notify.Ready()
 	for {
 		select {
 		case err := <-done:
