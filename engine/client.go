@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -39,8 +38,11 @@ type Options struct {
 	// EventPing is how often the event loop pings the engine to notice a
 	// stream that hangs without closing (default 15 s; negative: never).
 	EventPing time.Duration
-	Clock     clock.Clock
-	Logger    *slog.Logger
+	// Clock times backoff and the event watchdog, and stamps event
+	// subscriptions' `since`: against a real engine it must be the wall
+	// clock (the default).
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -107,8 +109,9 @@ type Client struct {
 	local bool
 
 	// conn is the last known reachability: connUnknown, connUp, connDown.
-	conn   atomic.Int32
-	podman atomic.Bool
+	conn    atomic.Int32
+	podman  atomic.Bool
+	adopted adoptions
 
 	mu      sync.Mutex
 	version string // engine name and version, for logs and status
@@ -253,6 +256,3 @@ func (c *Client) identify(ctx context.Context) {
 	c.mu.Unlock()
 	c.log.Info("Connected to Docker daemon", "host", c.opts.Host, "engine", desc)
 }
-
-// drain reads r to the end so a connection can be reused.
-func drain(r io.Reader) { _, _ = io.Copy(io.Discard, r) }

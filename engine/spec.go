@@ -73,7 +73,6 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 	labels[LabelNumber] = "1"
 	labels[LabelOneoff] = "False"
 	labels[LabelConfigHash] = ConfigHash(svc)
-	labels[LabelImage] = image
 	labels[LabelManaged] = "true"
 	if st.WorkingDir != "" {
 		labels[LabelWorkingDir] = st.WorkingDir
