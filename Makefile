@@ -13,7 +13,7 @@ GOTEST_P ?= 2
 
 .PHONY: help
 help: ## show the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 .PHONY: deps
 deps: ## install the system packages the tests and the demo need (Debian 12, as root)
@@ -36,6 +36,10 @@ unit: ## unit tests (no containers)
 .PHONY: fuzz-short
 fuzz-short: ## run every fuzz target briefly
 	./scripts/fuzz.sh $${FUZZTIME:-10s}
+
+.PHONY: demo
+demo: deps build ## the main job on an embedded demo stack: phased bring-up on local Podman, a kill, the self-heal
+	$(GO) run ./internal/demo -bin $(BIN)/hostagent
 
 .PHONY: test
 test: deps lint unit integration fuzz-short ## everything CI runs: lint, unit, integration, short fuzz

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hostagent/hostagent/compose"
+	"github.com/hostagent/hostagent/engine"
+	"github.com/hostagent/hostagent/gpu"
+	"github.com/hostagent/hostagent/internal/bridge"
+	"github.com/hostagent/hostagent/internal/clock"
+	"github.com/hostagent/hostagent/internal/logging"
+	"github.com/hostagent/hostagent/internal/sdnotify"
+	"github.com/hostagent/hostagent/state"
+	"github.com/hostagent/hostagent/supervisor"
+)
+
+func init() {
+	commands["run"] = command{"bring the stack up in phases and supervise it (the systemd service)", cmdRun}
+	commands["down"] = command{"stop the stack's containers in reverse phase order", cmdDown}
+}
+
+func cmdRun(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet("run", `Connect to Podman, adopt or create the stack's containers, bring them up in
+phases (GPU services one at a time by free VRAM), and supervise them until
+SIGTERM: health checks, restarts with backoff, disabling of services that keep
+failing. SIGHUP re-reads the compose file and converges. On exit the stack is
+left running.`, env)
+	var sf stackFlags
+	sf.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(env.getenv)
+	if err != nil {
+		return err
+	}
+	sf.apply(&cfg)
+	log := logging.New(cfg.LogLevel, env.stderr)
+	notify := sdnotify.New(log)
+
+	if !cfg.Enabled {
+		log.Info("orchestrator disabled (ORCHESTRATOR_ENABLED=false); not supervising anything")
+		_ = notify.Ready()
+		_ = notify.Status("disabled by ORCHESTRATOR_ENABLED=false")
+		<-ctx.Done()
+		return nil
+	}
+	stack, plan, err := loadStack(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings {
+		log.Warn(w)
+	}
+	a, err := newAgent(ctx, cfg, stack, plan, log, notify)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return a.run(ctx, cfg)
+}
+
+// loadStack loads and plans the configured compose files, leaving out the
+// monitoring services when ORCHESTRATOR_MONITORING_ENABLED=false.
+func loadStack(ctx context.Context, cfg config) (*compose.Stack, *compose.Plan, error) {
+	stack, err := compose.Load(ctx, composeOptions(cfg))
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cfg.MonitoringEnabled {
+		kept := stack.Services[:0]
+		for _, s := range stack.Services {
+			if s.Category != compose.Monitoring {
+				kept = append(kept, s)
+			}
+		}
+		stack.Services = kept
+	}
+	plan, err := compose.NewPlan(stack)
+	if err != nil {
+		return nil, nil, err
+	}
+	return stack, plan, nil
+}
+
+// agent is the running service: the supervisor and what it is wired to.
+type agent struct {
+	log    *slog.Logger
+	notify *sdnotify.Notifier
+	engine *engine.Client
+	store  state.Store
+	gpu    *gpu.Monitor
+	gate   *gpu.Gate
+	sup    *supervisor.Supervisor
+	clock  clock.Clock
+
+	readyOnce sync.Once
+	lastPing  time.Time
+}
+
+func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compose.Plan, log *slog.Logger, notify *sdnotify.Notifier) (*agent, error) {
+	a := &agent{log: log, notify: notify, clock: clock.New()}
+	var err error
+	a.engine, err = engine.New(engine.Options{Host: cfg.DockerHost, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("ORCHESTRATOR_DOCKER_HOST %s: %w", cfg.DockerHost, err)
+	}
+	a.store, err = state.Open(ctx, state.Config{Dir: cfg.StateDir, RedisURL: cfg.RedisURL, Project: stack.Name, Logger: log, Clock: a.clock})
+	if err != nil {
+		a.engine.Close()
+		return nil, fmt.Errorf("state store (ORCHESTRATOR_STATE_DIR %s): %w", cfg.StateDir, err)
+	}
+	var gate supervisor.GPUGate
+	for _, s := range stack.Services {
+		if s.GPU.Required {
+			a.gpu = gpu.NewMonitor(gpu.NewNVML(), log)
+			a.gate = gpu.NewGate(a.gpu, a.clock, log, gpu.GateConfig{})
+			gate = a.gate
+			break
+		}
+	}
+	a.sup = supervisor.New(stack, plan, supervisor.Config{OnTick: a.onTick}, supervisor.Deps{
+		Engine: bridge.Engine{C: a.engine},
+		Probes: bridge.Probers(a.engine, cfg.HealthCheckTimeout, a.clock),
+		Gate:   gate,
+		Store:  a.store,
+		Clock:  a.clock,
+		Logger: log,
+	})
+	return a, nil
+}
+
+func (a *agent) close() {
+	if a.gpu != nil {
+		_ = a.gpu.Close()
+	}
+	_ = a.store.Close()
+	_ = a.engine.Close()
+}
+
+// onTick runs on the supervision loop: READY once bring-up has begun,
+// STATUS= with its progress, and the watchdog pings.
+func (a *agent) onTick(p supervisor.Progress) {
+	a.readyOnce.Do(func() { _ = a.notify.Ready() })
+	_ = a.notify.Status(p.String())
+	if every, ok := a.notify.WatchdogInterval(); ok && a.clock.Since(a.lastPing) >= every {
+		a.lastPing = a.clock.Now()
+		_ = a.notify.Watchdog()
+	}
+}
+
+func (a *agent) run(ctx context.Context, cfg config) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	done := make(chan error, 1)
+	go func() { done <- a.sup.Run(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			_ = a.notify.Stopping()
+			return err
+		case <-ctx.Done():
+			_ = a.notify.Stopping()
+			return <-done
+		case <-hup:
+			a.reload(ctx, cfg)
+		}
+	}
+}
+
+func (a *agent) reload(ctx context.Context, cfg config) {
+	_ = a.notify.Reloading()
+	defer func() { _ = a.notify.Ready() }()
+	stack, plan, err := loadStack(ctx, cfg)
+	if err != nil {
+		a.log.Error("reload failed; keeping the running configuration", "error", err)
+		return
+	}
+	if err := a.sup.Reload(ctx, stack, plan); err != nil {
+		a.log.Error("reload failed", "error", err)
+	}
+}
+
+func cmdDown(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet("down", "Stop the stack's containers in reverse phase order (monitoring first). Stop\nthe agent first (systemctl stop hostagent), or it restarts them.", env)
+	var sf stackFlags
+	sf.register(fs)
+	timeout := fs.Duration("timeout", 10*time.Second, "how long each container gets to stop before it is killed")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(env.getenv)
+	if err != nil {
+		return err
+	}
+	sf.apply(&cfg)
+	log := logging.New(cfg.LogLevel, env.stderr)
+	stack, plan, err := loadStack(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	c, err := engine.New(engine.Options{Host: cfg.DockerHost, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return supervisor.StopStack(ctx, bridge.Engine{C: c}, stack, plan, *timeout, log)
+}

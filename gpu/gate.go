@@ -1,0 +1,380 @@
+package gpu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hostagent/hostagent/internal/clock"
+)
+
+// Op is what a request through the gate is about to do to its service.
+type Op int
+
+const (
+	OpStart Op = iota
+	OpStop
+	OpRestart
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpStart:
+		return "start"
+	case OpStop:
+		return "stop"
+	case OpRestart:
+		return "restart"
+	}
+	return fmt.Sprintf("Op(%d)", int(o))
+}
+
+// GateConfig tunes the gate. Zero durations take the defaults noted.
+type GateConfig struct {
+	// SettleWindow: a service whose VRAM use has not grown for this long
+	// has settled (default 10s).
+	SettleWindow time.Duration
+	// SettleTimeout bounds one Settle (default 180s, the seed's longest
+	// grace period, ai-enrichment).
+	SettleTimeout time.Duration
+	// PollInterval is how often VRAM is re-read while settling or waiting
+	// for free memory (default 1s).
+	PollInterval time.Duration
+	// MarginBytes is added to a start's need before comparing with free
+	// VRAM; model servers that size themselves from free memory need slack.
+	MarginBytes uint64
+}
+
+func (c GateConfig) withDefaults() GateConfig {
+	if c.SettleWindow <= 0 {
+		c.SettleWindow = 10 * time.Second
+	}
+	if c.SettleTimeout <= 0 {
+		c.SettleTimeout = 180 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	return c
+}
+
+// Request asks the gate for the GPU lane.
+type Request struct {
+	Service string
+	// Priority: lower goes first; equal priorities go in arrival order.
+	Priority int
+	// NeedBytes is the declared or learned VRAM need; 0 = unknown, which
+	// skips the free-memory check (the request is still serialised).
+	NeedBytes uint64
+	Op        Op
+	// Devices are the GPUs the service is assigned, by NVML index ("0") or
+	// UUID ("GPU-..."). Their free memory is added up against the need.
+	// Empty means any device: the need must fit on one device, the one
+	// with the most free memory.
+	Devices []string
+}
+
+// Wait is one queued request, for status.
+type Wait struct {
+	Service string
+	Op      Op
+	// Reason is e.g. "waiting for 16.0 GiB free VRAM (8.2 GiB free)" or
+	// "waiting for ai-llm to settle".
+	Reason string
+	Since  time.Time
+}
+
+var (
+	// ErrNeverFits: the need (plus margin) exceeds the total VRAM of the
+	// devices the request may use, so waiting would never end.
+	ErrNeverFits = errors.New("VRAM need exceeds the devices' total memory")
+	// ErrUnknownDevice: the request names a device NVML does not list.
+	ErrUnknownDevice = errors.New("no such GPU")
+)
+
+// Gate serialises GPU service starts, stops and restarts: one request holds
+// the lane from Acquire to Release, the queue is ordered by priority then
+// arrival, and a start is admitted only when free VRAM covers its need.
+// The head of the queue blocks those behind it even when a smaller one would
+// fit: the most critical service must not be starved by lesser ones.
+//
+// One lane serves every GPU on the host; per-device lanes would let
+// services on different GPUs overlap, at the cost of a rule for services
+// that may land on any device.
+type Gate struct {
+	src SnapshotSource
+	clk clock.Clock
+	log *slog.Logger
+	cfg GateConfig
+
+	mu           sync.Mutex
+	seq          uint64
+	queue        []*waiter // sorted by (priority, seq)
+	holder       *Slot
+	changed      chan struct{} // closed and replaced on every queue change
+	loggedNoNVML bool
+}
+
+type waiter struct {
+	req    Request
+	seq    uint64
+	since  time.Time
+	reason string // set by the head while it waits for memory
+}
+
+// NewGate returns a gate reading VRAM from src.
+func NewGate(src SnapshotSource, clk clock.Clock, log *slog.Logger, cfg GateConfig) *Gate {
+	return &Gate{src: src, clk: clk, log: log, cfg: cfg.withDefaults(), changed: make(chan struct{})}
+}
+
+// Acquire blocks until it is r's turn and, for a start or restart with a
+// known need, free VRAM covers need + margin. The caller must Release the
+// slot. Errors: ctx ended (r leaves the queue), ErrNeverFits,
+// ErrUnknownDevice. Without NVML it returns at once with a slot that does
+// not hold the lane.
+func (g *Gate) Acquire(ctx context.Context, r Request) (*Slot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("gpu gate: %s %s: %w", r.Op, r.Service, err)
+	}
+	snap := g.src.Snapshot(ctx)
+	if !snap.Available {
+		g.logNoNVMLOnce(snap.Reason)
+		return &Slot{gate: g, req: r, passthrough: true}, nil
+	}
+	w := g.enqueue(r)
+	fresh, loggedWait := true, false
+	for {
+		g.mu.Lock()
+		turn := g.holder == nil && g.queue[0] == w
+		ch := g.changed
+		g.mu.Unlock()
+		if !turn {
+			fresh = false
+			if err := g.waitFor(ctx, w, ch, nil); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if !fresh {
+			snap = g.src.Snapshot(ctx)
+		}
+		fresh = false
+		ok, reason, err := g.fit(snap, r)
+		if err != nil {
+			g.dequeue(w)
+			return nil, err
+		}
+		if ok {
+			if s := g.grant(w, snap, loggedWait); s != nil {
+				return s, nil
+			}
+			continue // someone more critical arrived while we read NVML
+		}
+		g.mu.Lock()
+		w.reason = reason
+		g.mu.Unlock()
+		if !loggedWait {
+			loggedWait = true
+			g.log.Info("gpu: waiting for free VRAM", "service", r.Service, "op", r.Op, "reason", reason)
+		}
+		poll := g.clk.NewTimer(g.cfg.PollInterval)
+		err = g.waitFor(ctx, w, ch, poll.C())
+		poll.Stop()
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// waitFor blocks until the queue changes, poll fires, or ctx ends; on the
+// last it takes w out of the queue.
+func (g *Gate) waitFor(ctx context.Context, w *waiter, changed <-chan struct{}, poll <-chan time.Time) error {
+	select {
+	case <-changed:
+		return nil
+	case <-poll:
+		return nil
+	case <-ctx.Done():
+		g.dequeue(w)
+		return fmt.Errorf("gpu gate: %s %s: %w", w.req.Op, w.req.Service, ctx.Err())
+	}
+}
+
+func (g *Gate) enqueue(r Request) *waiter {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.seq++
+	w := &waiter{req: r, seq: g.seq, since: g.clk.Now()}
+	i, _ := slices.BinarySearchFunc(g.queue, w, func(a, b *waiter) int {
+		if a.req.Priority != b.req.Priority {
+			return a.req.Priority - b.req.Priority
+		}
+		return int(a.seq) - int(b.seq)
+	})
+	g.queue = slices.Insert(g.queue, i, w)
+	g.broadcastLocked()
+	return w
+}
+
+func (g *Gate) dequeue(w *waiter) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if i := slices.Index(g.queue, w); i >= 0 {
+		g.queue = slices.Delete(g.queue, i, i+1)
+		g.broadcastLocked()
+	}
+}
+
+// grant hands w the lane if it is still its turn; nil means it is not.
+func (g *Gate) grant(w *waiter, snap Snapshot, waited bool) *Slot {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.holder != nil || g.queue[0] != w {
+		return nil
+	}
+	g.queue = g.queue[1:]
+	s := &Slot{gate: g, req: w.req, grantedAt: g.clk.Now(), baseline: usedOn(snap, w.req.Devices)}
+	g.holder = s
+	g.broadcastLocked()
+	if waited {
+		g.log.Info("gpu: admitted", "service", w.req.Service, "op", w.req.Op, "waited", g.clk.Since(w.since))
+	}
+	return s
+}
+
+func (g *Gate) release(s *Slot) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.holder == s {
+		g.holder = nil
+		g.broadcastLocked()
+	}
+}
+
+func (g *Gate) broadcastLocked() {
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+func (g *Gate) logNoNVMLOnce(reason string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.loggedNoNVML {
+		return
+	}
+	g.loggedNoNVML = true
+	g.log.Warn("gpu: NVML unavailable, the GPU gate lets every request through", "reason", reason)
+}
+
+// Waiting lists the queued requests in the order they will be admitted.
+func (g *Gate) Waiting() []Wait {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]Wait, 0, len(g.queue))
+	for i, w := range g.queue {
+		var reason string
+		switch {
+		case g.holder != nil && g.holder.req.Op == OpStop:
+			reason = fmt.Sprintf("waiting for %s to stop", g.holder.req.Service)
+		case g.holder != nil:
+			reason = fmt.Sprintf("waiting for %s to settle", g.holder.req.Service)
+		case i > 0:
+			reason = fmt.Sprintf("queued behind %s", g.queue[0].req.Service)
+		case w.reason != "":
+			reason = w.reason
+		default:
+			reason = "checking free VRAM"
+		}
+		out = append(out, Wait{Service: w.req.Service, Op: w.req.Op, Reason: reason, Since: w.since})
+	}
+	return out
+}
+
+// fit decides whether r may take the lane on snap: ok, or the reason to
+// wait, or an error when waiting cannot help.
+func (g *Gate) fit(snap Snapshot, r Request) (ok bool, reason string, err error) {
+	if r.Op == OpStop || r.NeedBytes == 0 || !snap.Available || len(snap.Devices) == 0 {
+		return true, "", nil
+	}
+	need := r.NeedBytes + g.cfg.MarginBytes
+	needText := formatBytes(r.NeedBytes)
+	if g.cfg.MarginBytes > 0 {
+		needText += " + " + formatBytes(g.cfg.MarginBytes) + " margin"
+	}
+	if len(r.Devices) == 0 {
+		best, maxTotal := snap.Devices[0], uint64(0)
+		for _, d := range snap.Devices {
+			maxTotal = max(maxTotal, d.TotalBytes)
+			if d.FreeBytes > best.FreeBytes {
+				best = d
+			}
+		}
+		if need > maxTotal {
+			return false, "", fmt.Errorf("gpu gate: %s needs %s VRAM but the largest GPU has %s: %w",
+				r.Service, needText, formatBytes(maxTotal), ErrNeverFits)
+		}
+		if best.FreeBytes >= need {
+			return true, "", nil
+		}
+		if len(snap.Devices) == 1 {
+			return false, fmt.Sprintf("waiting for %s free VRAM (%s free)", formatBytes(need), formatBytes(best.FreeBytes)), nil
+		}
+		return false, fmt.Sprintf("waiting for %s free VRAM on any GPU (%s free on GPU %d)",
+			formatBytes(need), formatBytes(best.FreeBytes), best.Index), nil
+	}
+	devs, err := resolve(snap, r)
+	if err != nil {
+		return false, "", err
+	}
+	var total, free uint64
+	for _, d := range devs {
+		total += d.TotalBytes
+		free += d.FreeBytes
+	}
+	if need > total {
+		return false, "", fmt.Errorf("gpu gate: %s needs %s VRAM but GPU %s has %s in total: %w",
+			r.Service, needText, joinDevices(devs), formatBytes(total), ErrNeverFits)
+	}
+	if free >= need {
+		return true, "", nil
+	}
+	if len(snap.Devices) == 1 {
+		return false, fmt.Sprintf("waiting for %s free VRAM (%s free)", formatBytes(need), formatBytes(free)), nil
+	}
+	return false, fmt.Sprintf("waiting for %s free VRAM on GPU %s (%s free)",
+		formatBytes(need), joinDevices(devs), formatBytes(free)), nil
+}
+
+func resolve(snap Snapshot, r Request) ([]Device, error) {
+	devs := make([]Device, 0, len(r.Devices))
+	for _, ref := range r.Devices {
+		d, ok := snap.device(ref)
+		if !ok {
+			return nil, fmt.Errorf("gpu gate: %s is assigned GPU %q: %w", r.Service, ref, ErrUnknownDevice)
+		}
+		devs = append(devs, d)
+	}
+	return devs, nil
+}
+
+// usedOn sums device used memory over refs (every device when empty);
+// unknown refs count nothing.
+func usedOn(snap Snapshot, refs []string) uint64 {
+	var used uint64
+	if len(refs) == 0 {
+		for _, d := range snap.Devices {
+			used += d.UsedBytes
+		}
+		return used
+	}
+	for _, ref := range refs {
+		if d, ok := snap.device(ref); ok {
+			used += d.UsedBytes
+		}
+	}
+	return used
+}

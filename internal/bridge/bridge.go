@@ -1,0 +1,157 @@
+// Package bridge adapts the engine and probes packages to the narrow
+// interfaces the supervisor declares, so neither side imports the other.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hostagent/hostagent/compose"
+	"github.com/hostagent/hostagent/engine"
+	"github.com/hostagent/hostagent/internal/clock"
+	"github.com/hostagent/hostagent/probes"
+	"github.com/hostagent/hostagent/supervisor"
+)
+
+// Engine presents engine.Client as the supervisor's Engine.
+type Engine struct{ C *engine.Client }
+
+func (a Engine) Discover(ctx context.Context, st *compose.Stack) (map[string]supervisor.Container, error) {
+	d, err := a.C.Discover(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]supervisor.Container, len(d.Found))
+	for svc, f := range d.Found {
+		c := f.Container
+		if !c.State.Running || c.State.StartedAt.IsZero() {
+			// List fills only the summary; the supervisor needs the state.
+			if full, err := a.C.Inspect(ctx, c.ID); err == nil {
+				c = full
+			}
+		}
+		out[svc] = toContainer(c)
+	}
+	return out, nil
+}
+
+func (a Engine) Create(ctx context.Context, st *compose.Stack, svc *compose.Service) (supervisor.Container, error) {
+	id, err := a.C.Create(ctx, st, svc.Name)
+	if errors.Is(err, engine.ErrConflict) {
+		// A container of that name exists but was not adopted (created by
+		// hand without labels): replace it, as compose up would.
+		if rmErr := a.C.Remove(ctx, engine.ContainerID(engine.ContainerName(st.Name, *svc)), true); rmErr == nil {
+			id, err = a.C.Create(ctx, st, svc.Name)
+		}
+	}
+	if err != nil {
+		return supervisor.Container{}, err
+	}
+	return supervisor.Container{ID: string(id), Service: svc.Name, ConfigHash: engine.ConfigHash(*svc)}, nil
+}
+
+func (a Engine) Start(ctx context.Context, id string) error {
+	return a.C.Start(ctx, engine.ContainerID(id))
+}
+
+func (a Engine) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	return a.C.Stop(ctx, engine.ContainerID(id), timeout)
+}
+
+func (a Engine) Remove(ctx context.Context, id string) error {
+	return a.C.Remove(ctx, engine.ContainerID(id), true)
+}
+
+func (a Engine) Inspect(ctx context.Context, id string) (supervisor.Container, error) {
+	c, err := a.C.Inspect(ctx, engine.ContainerID(id))
+	if err != nil {
+		return supervisor.Container{}, err
+	}
+	return toContainer(c), nil
+}
+
+func (a Engine) ConfigHash(_ *compose.Stack, svc *compose.Service) string {
+	return engine.ConfigHash(*svc)
+}
+
+func (a Engine) Events(ctx context.Context, project string) <-chan supervisor.EngineEvent {
+	in := a.C.Events(ctx, project)
+	out := make(chan supervisor.EngineEvent, 64)
+	go func() {
+		defer close(out)
+		for ev := range in {
+			kind, ok := eventKinds[ev.Kind]
+			if !ok {
+				continue
+			}
+			se := supervisor.EngineEvent{Kind: kind, ContainerID: string(ev.ID), Service: ev.Service, ExitCode: ev.ExitCode, Time: ev.Time}
+			select {
+			case out <- se:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// eventKinds maps the engine's events onto the ones the supervisor acts on;
+// an engine policy restart shows up as a start.
+var eventKinds = map[engine.EventKind]supervisor.EventKind{
+	engine.EventStart:   supervisor.EventStart,
+	engine.EventRestart: supervisor.EventStart,
+	engine.EventDie:     supervisor.EventDie,
+	engine.EventOOM:     supervisor.EventOOM,
+	engine.EventStop:    supervisor.EventStop,
+	engine.EventDestroy: supervisor.EventDestroy,
+	engine.EventResync:  supervisor.EventResync,
+}
+
+func toContainer(c engine.Container) supervisor.Container {
+	return supervisor.Container{
+		ID:         string(c.ID),
+		Name:       c.Name,
+		Service:    c.Service,
+		Running:    c.State.Running,
+		ExitCode:   c.State.ExitCode,
+		OOMKilled:  c.State.OOMKilled,
+		StartedAt:  c.State.StartedAt,
+		FinishedAt: c.State.FinishedAt,
+		ConfigHash: c.ConfigHash,
+	}
+}
+
+// Probers builds each service's prober from its health spec.
+func Probers(c *engine.Client, defaultTimeout time.Duration, clk clock.Clock) supervisor.ProberFactory {
+	return func(svc *compose.Service) supervisor.Prober {
+		p, err := probes.ForSpec(svc.Health, c, defaultTimeout, clk)
+		if err != nil {
+			return brokenProber{err}
+		}
+		return proberAdapter{p}
+	}
+}
+
+type proberAdapter struct{ p probes.Prober }
+
+func (a proberAdapter) Probe(ctx context.Context, id string) supervisor.ProbeResult {
+	r := a.p.Probe(ctx, engine.ContainerID(id))
+	out := supervisor.ProbeResult{Healthy: r.Healthy(), Output: r.Detail, Latency: r.Latency}
+	if r.Outcome == probes.Error {
+		out.Err = r.Err
+		if out.Err == nil {
+			out.Err = errors.New(r.Detail)
+		}
+	}
+	return out
+}
+
+// brokenProber reports a spec the probes package refused as a failing
+// check, so the service shows unhealthy with the reason instead of
+// waiting forever.
+type brokenProber struct{ err error }
+
+func (b brokenProber) Probe(context.Context, string) supervisor.ProbeResult {
+	return supervisor.ProbeResult{Healthy: false, Output: "health check cannot run: " + b.err.Error()}
+}

@@ -1,0 +1,41 @@
+#!/bin/sh
+# hostagent post-install, for dpkg (configure [old-version]) and rpm (1 =
+# install, 2 = upgrade). Creates the API token once, reloads systemd, restarts
+# the agent on upgrade only if it was running, and never enables or starts it
+# on its own.
+set -e
+
+case "$1" in
+  configure) [ -n "$2" ] && upgrade=1 || upgrade=0 ;;
+  1) upgrade=0 ;;
+  2) upgrade=1 ;;
+  *) exit 0 ;; # abort-upgrade, abort-remove, ...: nothing to do
+esac
+
+token=/etc/hostagent/token
+if [ ! -e "$token" ]; then
+  mkdir -p /etc/hostagent
+  # 32 random bytes as 64 hex digits; umask first so it is never readable.
+  (umask 077 && od -An -vtx1 -N32 /dev/urandom | tr -d ' \n' >"$token.tmp" && echo >>"$token.tmp" && mv "$token.tmp" "$token")
+  chmod 0600 "$token"
+fi
+
+if [ -d /run/systemd/system ]; then
+  systemctl daemon-reload || true
+  if [ "$upgrade" = 1 ]; then
+    # SIGTERM leaves the stack running, so this swaps the agent only.
+    systemctl try-restart hostagent.service || true
+  fi
+fi
+
+if [ "$upgrade" = 0 ]; then
+  cat <<'HINT'
+hostagent installed; it is not enabled or started.
+  1. put the stack at /etc/hostagent/docker-compose.yml (or set
+     ORCHESTRATOR_COMPOSE_FILE in /etc/hostagent/hostagent.env)
+  2. make sure the Podman API socket runs: systemctl enable --now podman.socket
+  3. systemctl enable --now hostagent
+The API token is in /etc/hostagent/token.
+HINT
+fi
+exit 0

@@ -1,0 +1,93 @@
+package supervisor
+
+import (
+	"context"
+	"time"
+
+	"github.com/hostagent/hostagent/compose"
+	"github.com/hostagent/hostagent/gpu"
+)
+
+// Container is what the supervisor needs to know of a container.
+type Container struct {
+	ID         string
+	Name       string
+	Service    string
+	Running    bool
+	ExitCode   int
+	OOMKilled  bool
+	StartedAt  time.Time
+	FinishedAt time.Time
+	ConfigHash string
+}
+
+// EventKind is a normalised engine event.
+type EventKind int
+
+const (
+	EventStart EventKind = iota
+	EventDie
+	EventOOM
+	EventStop
+	EventDestroy
+	// EventResync: the event stream was lost and re-established; state may
+	// have changed unseen, so every runner re-inspects its container.
+	EventResync
+)
+
+func (k EventKind) String() string {
+	return [...]string{"start", "die", "oom", "stop", "destroy", "resync"}[k]
+}
+
+// EngineEvent is one container event of the project.
+type EngineEvent struct {
+	Kind        EventKind
+	ContainerID string
+	Service     string
+	ExitCode    int
+	Time        time.Time
+}
+
+// Engine is the container engine as the supervisor uses it. The agent owns
+// restarts: containers are created with restart policy "no", so the engine
+// never restarts behind the agent's back.
+type Engine interface {
+	// Discover returns the stack's existing containers by service name.
+	Discover(ctx context.Context, st *compose.Stack) (map[string]Container, error)
+	// Create creates (does not start) the service's container, with the
+	// project network, volumes and compose labels.
+	Create(ctx context.Context, st *compose.Stack, svc *compose.Service) (Container, error)
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, timeout time.Duration) error
+	Remove(ctx context.Context, id string) error
+	Inspect(ctx context.Context, id string) (Container, error)
+	// Events streams the project's container events until ctx ends,
+	// re-subscribing on loss (signalled by EventResync).
+	Events(ctx context.Context, project string) <-chan EngineEvent
+	// ConfigHash is the hash Create stamps on a container of svc, so a
+	// changed service can be recognised.
+	ConfigHash(st *compose.Stack, svc *compose.Service) string
+}
+
+// ProbeResult is one health check. Err set means the check could not be
+// made at all (engine unreachable, exec refused): it does not flip health.
+type ProbeResult struct {
+	Healthy bool
+	Err     error
+	Output  string
+	Latency time.Duration
+}
+
+// Prober checks one service's health against its current container.
+type Prober interface {
+	Probe(ctx context.Context, containerID string) ProbeResult
+}
+
+// ProberFactory makes the prober for a service from its health spec.
+type ProberFactory func(svc *compose.Service) Prober
+
+// GPUGate serialises GPU starts, stops and restarts by free VRAM.
+type GPUGate interface {
+	Acquire(ctx context.Context, r gpu.Request) (*gpu.Slot, error)
+	Waiting() []gpu.Wait
+}

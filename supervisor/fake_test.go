@@ -1,0 +1,217 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hostagent/hostagent/compose"
+	"github.com/hostagent/hostagent/internal/clock"
+)
+
+// fakeEngine is an in-memory container engine for unit tests.
+type fakeEngine struct {
+	clock clock.Clock
+
+	mu        sync.Mutex
+	ctrs      map[string]*Container
+	byService map[string]string
+	seq       int
+	events    chan EngineEvent
+	starts    []startRecord
+	creates   int
+	stops     int
+	crash     map[string]bool          // exits right after every start
+	block     map[string]chan struct{} // Start waits on it
+	createErr map[string]error
+}
+
+type startRecord struct {
+	service string
+	at      time.Time
+}
+
+func newFakeEngine(clk clock.Clock) *fakeEngine {
+	return &fakeEngine{
+		clock:     clk,
+		ctrs:      map[string]*Container{},
+		byService: map[string]string{},
+		events:    make(chan EngineEvent, 1000),
+		crash:     map[string]bool{},
+		block:     map[string]chan struct{}{},
+		createErr: map[string]error{},
+	}
+}
+
+var errNoSuchContainer = errors.New("no such container")
+
+func (f *fakeEngine) Discover(_ context.Context, st *compose.Stack) (map[string]Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]Container{}
+	for svc, id := range f.byService {
+		out[svc] = *f.ctrs[id]
+	}
+	return out, nil
+}
+
+func (f *fakeEngine) Create(_ context.Context, st *compose.Stack, svc *compose.Service) (Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.createErr[svc.Name]; err != nil {
+		return Container{}, err
+	}
+	f.seq++
+	f.creates++
+	c := &Container{ID: fmt.Sprintf("%064d", f.seq), Name: st.Name + "-" + svc.Name + "-1", Service: svc.Name, ConfigHash: "hash-" + svc.Image}
+	f.ctrs[c.ID] = c
+	f.byService[svc.Name] = c.ID
+	return *c, nil
+}
+
+func (f *fakeEngine) Start(_ context.Context, id string) error {
+	f.mu.Lock()
+	c, ok := f.ctrs[id]
+	if !ok {
+		f.mu.Unlock()
+		return errNoSuchContainer
+	}
+	gate := f.block[c.Service]
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.clock.Now()
+	f.starts = append(f.starts, startRecord{c.Service, now})
+	c.Running, c.StartedAt, c.ExitCode = true, now, 0
+	f.events <- EngineEvent{Kind: EventStart, ContainerID: id, Service: c.Service, Time: now}
+	if f.crash[c.Service] {
+		c.Running, c.ExitCode, c.FinishedAt = false, 1, now
+		f.events <- EngineEvent{Kind: EventDie, ContainerID: id, Service: c.Service, ExitCode: 1, Time: now}
+	}
+	return nil
+}
+
+func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.ctrs[id]
+	if !ok {
+		return errNoSuchContainer
+	}
+	f.stops++
+	if c.Running {
+		c.Running, c.ExitCode, c.FinishedAt = false, 0, f.clock.Now()
+		f.events <- EngineEvent{Kind: EventDie, ContainerID: id, Service: c.Service, Time: f.clock.Now()}
+	}
+	return nil
+}
+
+func (f *fakeEngine) Remove(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.ctrs[id]
+	if !ok {
+		return errNoSuchContainer
+	}
+	delete(f.ctrs, id)
+	delete(f.byService, c.Service)
+	return nil
+}
+
+func (f *fakeEngine) Inspect(_ context.Context, id string) (Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.ctrs[id]
+	if !ok {
+		return Container{}, errNoSuchContainer
+	}
+	return *c, nil
+}
+
+func (f *fakeEngine) Events(ctx context.Context, _ string) <-chan EngineEvent { return f.events }
+
+func (f *fakeEngine) ConfigHash(_ *compose.Stack, svc *compose.Service) string {
+	return "hash-" + svc.Image
+}
+
+// kill makes a service's container die as `podman kill` would.
+func (f *fakeEngine) kill(service string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.ctrs[f.byService[service]]
+	if c == nil || !c.Running {
+		return
+	}
+	c.Running, c.ExitCode, c.FinishedAt = false, 137, f.clock.Now()
+	f.events <- EngineEvent{Kind: EventDie, ContainerID: c.ID, Service: service, ExitCode: 137, Time: f.clock.Now()}
+}
+
+func (f *fakeEngine) startsOf(service string) []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []time.Time
+	for _, s := range f.starts {
+		if s.service == service {
+			out = append(out, s.at)
+		}
+	}
+	return out
+}
+
+func (f *fakeEngine) startOrder() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, s := range f.starts {
+		out = append(out, s.service)
+	}
+	return out
+}
+
+func (f *fakeEngine) counts() (creates, starts, stops int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.creates, len(f.starts), f.stops
+}
+
+// fakeProber answers from a per-service health switch; a stopped container
+// is unhealthy.
+type fakeProber struct {
+	health  *healthSwitch
+	engine  *fakeEngine
+	service string
+}
+
+type healthSwitch struct {
+	mu      sync.Mutex
+	healthy map[string]bool
+	probes  map[string]int
+}
+
+func (h *healthSwitch) set(service string, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.healthy[service] = ok
+}
+
+func (h *healthSwitch) count(service string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.probes[service]
+}
+
+func (p fakeProber) Probe(ctx context.Context, id string) ProbeResult {
+	c, err := p.engine.Inspect(ctx, id)
+	if err != nil {
+		return ProbeResult{Err: err}
+	}
+	p.health.mu.Lock()
+	defer p.health.mu.Unlock()
+	p.health.probes[p.service]++
+	return ProbeResult{Healthy: c.Running && p.health.healthy[p.service], Latency: time.Millisecond}
+}

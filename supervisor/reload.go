@@ -1,0 +1,132 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hostagent/hostagent/compose"
+	"github.com/hostagent/hostagent/state"
+)
+
+// Reload converges on a new definition of the stack (SIGHUP): services
+// that are new are brought up, services that are gone are stopped and no
+// longer supervised, and services whose container definition changed are
+// recreated. The rest keep their containers and counts.
+func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compose.Plan) error {
+	s.mu.Lock()
+	running, oldName := s.running, s.stack.Name
+	s.mu.Unlock()
+	if !running {
+		return fmt.Errorf("reload: the supervisor is not running")
+	}
+	if st.Name != oldName {
+		return fmt.Errorf("reload: the project name changed from %q to %q; restart the agent to switch projects", oldName, st.Name)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	existing, err := s.engine.Discover(dctx, st)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	records, err := s.store.Load(lctx)
+	cancel()
+	if err != nil {
+		records = map[string]state.Record{}
+	}
+
+	type update struct {
+		r        *runner
+		svc      *compose.PlannedService
+		recreate bool
+	}
+	var updates []update
+	var added, removed []*runner
+	s.mu.Lock()
+	kept := map[string]*runner{}
+	s.order = s.order[:0]
+	for i := range plan.Services {
+		ps := &plan.Services[i]
+		s.order = append(s.order, ps.Name)
+		if r, ok := s.runners[ps.Name]; ok {
+			c, found := existing[ps.Name]
+			outdated := found && c.ConfigHash != "" && c.ConfigHash != s.engine.ConfigHash(st, ps.Service)
+			updates = append(updates, update{r, ps, outdated})
+			kept[ps.Name] = r
+			continue
+		}
+		var c *Container
+		if ex, ok := existing[ps.Name]; ok {
+			c = &ex
+		}
+		var rec *state.Record
+		if rr, ok := records[ps.Name]; ok {
+			rec = &rr
+		}
+		r := newRunner(s, ps, c, rec)
+		kept[ps.Name] = r
+		added = append(added, r)
+		if r.ctr.ID != "" {
+			s.byID[r.ctr.ID] = r
+		}
+		s.views[ps.Name] = depView{status: r.st, enabled: r.enabled, started: r.ctr.Running}
+	}
+	for name, r := range s.runners {
+		if _, ok := kept[name]; !ok {
+			removed = append(removed, r)
+		}
+	}
+	s.runners, s.stack, s.plan = kept, st, plan
+	s.mu.Unlock()
+
+	for _, u := range updates {
+		if err := s.send(ctx, u.svc.Name, command{kind: cmdUpdate, svc: u.svc, recreate: u.recreate}); err != nil {
+			s.log.Warn("reload: service not updated", "service", u.svc.Name, "error", err)
+		}
+	}
+	for _, r := range added {
+		s.startRunner(r)
+	}
+	for _, r := range removed {
+		s.retire(ctx, r)
+	}
+	s.pokeAll()
+	recreated := 0
+	for _, u := range updates {
+		if u.recreate {
+			recreated++
+		}
+	}
+	s.log.Info("Reloaded compose file", "added", len(added), "removed", len(removed), "recreated", recreated, "services", len(plan.Services))
+	return nil
+}
+
+// retire stops supervising a service that left the compose file and stops
+// its container (compose down leaves removal to the user; so does the agent).
+func (s *Supervisor) retire(ctx context.Context, r *runner) {
+	r.cmds <- command{kind: cmdQuiesce, reply: make(chan error, 1)}
+	if r.cancel != nil {
+		r.cancel()
+	}
+	s.mu.Lock()
+	id := r.ctr.ID
+	for k, v := range s.byID {
+		if v == r {
+			delete(s.byID, k)
+		}
+	}
+	st := s.statuses[r.svc.Name]
+	delete(s.statuses, r.svc.Name)
+	delete(s.views, r.svc.Name)
+	s.mu.Unlock()
+	if id != "" {
+		sctx, cancel := context.WithTimeout(ctx, s.cfg.StopTimeout+30*time.Second)
+		if err := s.engine.Stop(sctx, id, s.cfg.StopTimeout); err != nil {
+			s.log.Warn("reload: stopping a removed service failed", "service", r.svc.Name, "error", err)
+		}
+		cancel()
+	}
+	st.Status = Stopped
+	s.emit(st, MsgRemoved)
+}
