@@ -60,12 +60,8 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 	}
 	sp := spec{name: ContainerName(st.Name, svc)}
 	labels := map[string]string{}
-	for k, v := range cfg.Labels {
-		labels[k] = v
-	}
-	for k, v := range cfg.CustomLabels {
-		labels[k] = v
-	}
+	maps.Copy(labels, cfg.Labels)
+	maps.Copy(labels, cfg.CustomLabels)
 	labels[LabelProject] = st.Name
 	labels[LabelService] = svc.Name
 	labels[LabelNumber] = "1"
