@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -39,8 +38,11 @@ type Options struct {
 	// EventPing is how often the event loop pings the engine to notice a
 	// stream that hangs without closing (default 15 s; negative: never).
 	EventPing time.Duration
-	Clock     clock.Clock
-	Logger    *slog.Logger
+	// Clock times backoff and the event watchdog, and stamps event
+	// subscriptions' `since`: against a real engine it must be the wall
+	// clock (the default).
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -107,8 +109,9 @@ type Client struct {
 	local bool
 
 	// conn is the last known reachability: connUnknown, connUp, connDown.
-	conn   atomic.Int32
-	podman atomic.Bool
+	conn    atomic.Int32
+	podman  atomic.Bool
+	adopted adoptions
 
 	mu      sync.Mutex
 	version string // engine name and version, for logs and status
@@ -166,13 +169,17 @@ func (c *Client) Version() string {
 // Ping checks that the engine answers and negotiates the API version
 // (Podman answers 1.41 up to 5.7 and 1.44 from 5.8; the client never
 // speaks a newer version than the engine).
-func (c *Client) Ping(ctx context.Context) error {
+func (c *Client) Ping(ctx context.Context) error { return c.ping(ctx, true) }
+
+// ping is Ping; logLoss false leaves the "Failed to connect" line to the
+// caller (Connect logs every attempt itself).
+func (c *Client) ping(ctx context.Context, logLoss bool) error {
 	var ping types.Ping
-	err := c.do(ctx, "ping", c.opts.CallTimeout, func(ctx context.Context) error {
-		var err error
-		ping, err = c.api.Ping(ctx)
-		return err
-	})
+	cctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
+	defer cancel()
+	ping, err := c.api.Ping(cctx)
+	err = classify(ctx, "ping", err)
+	c.note(ctx, err, logLoss)
 	if err != nil {
 		return err
 	}
@@ -186,7 +193,7 @@ func (c *Client) Ping(ctx context.Context) error {
 func (c *Client) Connect(ctx context.Context) error {
 	delay := c.opts.ReconnectMin
 	for attempt := 1; ; attempt++ {
-		err := c.Ping(ctx)
+		err := c.ping(ctx, false)
 		if err == nil {
 			return nil
 		}
@@ -209,17 +216,16 @@ func (c *Client) do(ctx context.Context, op string, timeout time.Duration, f fun
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err := classify(ctx, op, f(cctx))
-	c.note(ctx, err)
+	c.note(ctx, err, true)
 	return err
 }
 
-// note records whether the engine was reached. Only transitions are
-// logged, so a flapping call does not flood the journal; Connect logs
-// every retry itself.
-func (c *Client) note(ctx context.Context, err error) {
+// note records whether the engine was reached. Only the loss is logged
+// (logLoss), so a flapping call does not flood the journal.
+func (c *Client) note(ctx context.Context, err error, logLoss bool) {
 	switch {
 	case errors.Is(err, ErrUnavailable):
-		if c.conn.Swap(connDown) == connUp {
+		if c.conn.Swap(connDown) == connUp && logLoss {
 			c.log.Error("Failed to connect to Docker daemon", "host", c.opts.Host, "err", err)
 		}
 	case err == nil || ctx.Err() == nil:
@@ -253,6 +259,3 @@ func (c *Client) identify(ctx context.Context) {
 	c.mu.Unlock()
 	c.log.Info("Connected to Docker daemon", "host", c.opts.Host, "engine", desc)
 }
-
-// drain reads r to the end so a connection can be reused.
-func drain(r io.Reader) { _, _ = io.Copy(io.Discard, r) }

@@ -8,16 +8,14 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 )
 
-// List returns the project's containers (running or not), found by the
-// compose project label. An empty project lists every container.
+// List returns the project's containers (running or not): those with its
+// compose project label and those Discover adopted by name. An empty
+// project lists every container.
 func (c *Client) List(ctx context.Context, project string) ([]Container, error) {
+	// No server-side label filter: adopted containers have no labels.
 	opts := container.ListOptions{All: true}
-	if project != "" {
-		opts.Filters = filters.NewArgs(filters.Arg("label", LabelProject+"="+project))
-	}
 	var list []container.Summary
 	err := c.do(ctx, "list containers", c.opts.CallTimeout, func(ctx context.Context) error {
 		var err error
@@ -29,7 +27,11 @@ func (c *Client) List(ctx context.Context, project string) ([]Container, error) 
 	}
 	out := make([]Container, 0, len(list))
 	for _, s := range list {
-		out = append(out, fromSummary(s))
+		ctr := fromSummary(s)
+		c.adopted.attribute(ctr.ID, &ctr.Project, &ctr.Service)
+		if project == "" || ctr.Project == project {
+			out = append(out, ctr)
+		}
 	}
 	return out, nil
 }
@@ -45,7 +47,9 @@ func (c *Client) Inspect(ctx context.Context, id ContainerID) (Container, error)
 	if err != nil {
 		return Container{}, err
 	}
-	return fromInspect(r), nil
+	ctr := fromInspect(r)
+	c.adopted.attribute(ctr.ID, &ctr.Project, &ctr.Service)
+	return ctr, nil
 }
 
 // Start starts a created or exited container; starting a running one is
@@ -86,9 +90,13 @@ func (c *Client) Kill(ctx context.Context, id ContainerID, signal string) error 
 // Remove deletes the container; force kills it first if it runs. Named
 // volumes are kept, as `compose down` without -v does.
 func (c *Client) Remove(ctx context.Context, id ContainerID, force bool) error {
-	return c.do(ctx, "remove "+id.Short(), c.opts.CallTimeout, func(ctx context.Context) error {
+	err := c.do(ctx, "remove "+id.Short(), c.opts.CallTimeout, func(ctx context.Context) error {
 		return c.api.ContainerRemove(ctx, string(id), container.RemoveOptions{Force: force})
 	})
+	if err == nil {
+		c.adopted.forget(id)
+	}
+	return err
 }
 
 func fromSummary(s container.Summary) Container {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -95,10 +96,12 @@ func (c *Client) ensureNetwork(ctx context.Context, st *compose.Stack, key, name
 	if cfg.External {
 		return fmt.Errorf("external network %s does not exist", name)
 	}
-	labels := map[string]string{LabelProject: st.Name, LabelNetwork: key}
-	for k, v := range cfg.Labels {
-		labels[k] = v
+	// The compose labels go last: they are how the project finds it again.
+	labels := maps.Clone(map[string]string(cfg.Labels))
+	if labels == nil {
+		labels = map[string]string{}
 	}
+	labels[LabelProject], labels[LabelNetwork] = st.Name, key
 	opts := network.CreateOptions{
 		Driver: cfg.Driver, Options: cfg.DriverOpts, Labels: labels,
 		Internal: cfg.Internal, Attachable: cfg.Attachable,
@@ -147,10 +150,12 @@ func (c *Client) ensureVolume(ctx context.Context, st *compose.Stack, key string
 	if cfg.External {
 		return fmt.Errorf("external volume %s does not exist", name)
 	}
-	labels := map[string]string{LabelProject: st.Name, LabelVolume: key}
-	for k, v := range cfg.Labels {
-		labels[k] = v
+	// The compose labels go last: they are how the project finds it again.
+	labels := maps.Clone(map[string]string(cfg.Labels))
+	if labels == nil {
+		labels = map[string]string{}
 	}
+	labels[LabelProject], labels[LabelVolume] = st.Name, key
 	err = c.do(ctx, "create volume "+name, c.opts.CallTimeout, func(ctx context.Context) error {
 		_, err := c.api.VolumeCreate(ctx, volume.CreateOptions{Name: name, Driver: cfg.Driver, DriverOpts: cfg.DriverOpts, Labels: labels})
 		return err

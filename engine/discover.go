@@ -67,6 +67,11 @@ func (c *Client) Discover(ctx context.Context, st *compose.Stack) (Discovery, er
 		return Discovery{}, fmt.Errorf("discover %s: %w", st.Name, err)
 	}
 	d := discover(st, all)
+	for _, f := range d.Found {
+		if f.Container.Project == "" {
+			c.adopted.set(f.Container.ID, st.Name, f.Service)
+		}
+	}
 	c.log.Info(fmt.Sprintf("Discovered %d containers", len(d.Found)),
 		"project", st.Name, "services", len(st.Services), "not_found", d.NotFound)
 	for _, f := range d.Found {

@@ -29,8 +29,9 @@ const (
 	EventPause
 	EventUnpause
 	// EventResync: the stream was lost and is back. Events may have been
-	// missed; the consumer should re-list and reconcile. It carries no
-	// container.
+	// missed; Snapshot holds the project's containers as listed right
+	// after resubscribing (nil if that listing failed: re-list). It
+	// carries no container ID.
 	EventResync
 )
 
@@ -69,6 +70,8 @@ type Event struct {
 	Replayed bool
 	// Action is the engine's own word for the event, for logs.
 	Action string
+	// Snapshot is the project's containers (EventResync only).
+	Snapshot []Container
 }
 
 // normalize turns an engine message into an Event; ok is false for events

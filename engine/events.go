@@ -18,7 +18,8 @@ import (
 // The stream survives the engine going away: it reconnects with backoff
 // (logging as Connect does), resubscribes with `since` set to the last
 // event it delivered so that missed events are replayed (marked
-// Replayed), and sends an EventResync first so the consumer re-lists.
+// Replayed), and sends an EventResync first, carrying a fresh listing of
+// the project's containers, so the consumer can reconcile what it missed.
 //
 // Subscribe before listing: Podman sends no response until the first
 // event, so the subscription itself cannot be confirmed; instead every
@@ -81,10 +82,9 @@ type subscription struct {
 func (c *Client) follow(ctx context.Context, project string, cur *cursor, resubscribed bool, out chan<- Event) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Only the type is filtered on the engine's side: containers adopted
+	// by name have no project label and are matched here.
 	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)))
-	if project != "" {
-		f.Add("label", LabelProject+"="+project)
-	}
 	opts := events.ListOptions{Filters: f, Since: cur.since.UTC().Format(time.RFC3339Nano)}
 	resumedAt := c.clock.Now()
 
@@ -96,8 +96,13 @@ func (c *Client) follow(ctx context.Context, project string, cur *cursor, resubs
 		subs <- subscription{m, e}
 	}()
 	if resubscribed {
-		c.log.Info("Event stream resumed", "project", project, "since", cur.since)
-		if !send(ctx, out, Event{Kind: EventResync, Time: resumedAt, Project: project}) {
+		// Listed after subscribing, so nothing falls between the two.
+		snap, err := c.List(ctx, project)
+		if err != nil {
+			snap = nil
+		}
+		c.log.Info("Event stream resumed", "project", project, "since", cur.since, "containers", len(snap))
+		if !send(ctx, out, Event{Kind: EventResync, Time: resumedAt, Project: project, Snapshot: snap}) {
 			return ctx.Err()
 		}
 	}
@@ -127,8 +132,15 @@ func (c *Client) follow(ctx context.Context, project string, cur *cursor, resubs
 				continue
 			}
 			ev, keep := normalize(m)
-			if !keep || cur.seen(ev, string(m.Action)+"/"+m.Actor.ID) {
+			if !keep {
 				continue
+			}
+			c.adopted.attribute(ev.ID, &ev.Project, &ev.Service)
+			if project != "" && ev.Project != project || cur.seen(ev, string(m.Action)+"/"+m.Actor.ID) {
+				continue
+			}
+			if ev.Kind == EventDestroy {
+				c.adopted.forget(ev.ID)
 			}
 			ev.Replayed = resubscribed && ev.Time.Before(resumedAt)
 			if !send(ctx, out, ev) {

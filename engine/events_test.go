@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 
 	"github.com/hostagent/hostagent/internal/clock"
@@ -101,15 +103,29 @@ func unreachable() error { return fmt.Errorf("dial unix: %w", syscall.ECONNREFUS
 
 func TestEventsResubscribeAndResync(t *testing.T) {
 	fc := clock.NewFake(time.Unix(1000, 0))
-	fa := &fakeAPI{subs: make(chan fakeSub)}
+	fa := &fakeAPI{subs: make(chan fakeSub), list: []container.Summary{
+		{ID: "c0ffee", Names: []string{"/p-web-1"}, State: "running", Labels: map[string]string{LabelProject: "p", LabelService: "web"}},
+		{ID: "other", Names: []string{"/q-web-1"}, State: "running", Labels: map[string]string{LabelProject: "q"}},
+		{ID: "adopted", Names: []string{"p_cache_1"}, State: "exited"},
+	}}
 	log, rec := newLogRecorder(t)
 	c := newClient(fa, Options{Clock: fc, Logger: log, ReconnectMin: time.Second, EventPing: -1})
+	c.adopted.set("adopted", "p", "cache")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	evs := c.Events(ctx, "p")
 
 	sub := <-fa.subs
-	sub.msgs <- msg("start", 1000_500_000_000, map[string]string{"name": "p-web-1"})
+	// Another project's event is dropped; an adopted container's
+	// unlabelled event is attributed to its service.
+	sub.msgs <- msg("start", 1000_100_000_000, map[string]string{"name": "q-web-1", LabelProject: "q"})
+	adopted := msg("die", 1000_200_000_000, map[string]string{"name": "p_cache_1", "exitCode": "1"})
+	adopted.Actor.ID = "adopted"
+	sub.msgs <- adopted
+	if e := <-evs; e.Kind != EventDie || e.Service != "cache" || e.Project != "p" {
+		t.Fatalf("adopted container's event = %+v, want die of cache", e)
+	}
+	sub.msgs <- msg("start", 1000_500_000_000, map[string]string{"name": "p-web-1", LabelProject: "p"})
 	if e := <-evs; e.Kind != EventStart || e.Replayed {
 		t.Fatalf("first event = %+v", e)
 	}
@@ -125,8 +141,16 @@ func TestEventsResubscribeAndResync(t *testing.T) {
 	fc.Advance(time.Second)
 
 	sub = <-fa.subs
-	if e := <-evs; e.Kind != EventResync || e.Project != "p" {
+	e := <-evs
+	if e.Kind != EventResync || e.Project != "p" {
 		t.Fatalf("after reconnect got %+v, want EventResync first", e)
+	}
+	var snap []string
+	for _, ctr := range e.Snapshot {
+		snap = append(snap, ctr.Name+"/"+ctr.Service)
+	}
+	if !slices.Equal(snap, []string{"p-web-1/web", "p_cache_1/cache"}) {
+		t.Errorf("resync snapshot = %v, want the project's labelled and adopted containers", snap)
 	}
 	fa.mu.Lock()
 	since := fa.sinces[len(fa.sinces)-1]
@@ -136,9 +160,9 @@ func TestEventsResubscribeAndResync(t *testing.T) {
 	}
 	// The engine replays from `since`: the start again (dropped), the die
 	// that happened during the outage (replayed), then a live event.
-	sub.msgs <- msg("start", 1000_500_000_000, map[string]string{"name": "p-web-1"})
-	sub.msgs <- msg("die", 1000_800_000_000, map[string]string{"name": "p-web-1", "exitCode": "137"})
-	sub.msgs <- msg("start", 1002_000_000_000, map[string]string{"name": "p-web-1"})
+	sub.msgs <- msg("start", 1000_500_000_000, map[string]string{"name": "p-web-1", LabelProject: "p"})
+	sub.msgs <- msg("die", 1000_800_000_000, map[string]string{"name": "p-web-1", LabelProject: "p", "exitCode": "137"})
+	sub.msgs <- msg("start", 1002_000_000_000, map[string]string{"name": "p-web-1", LabelProject: "p"})
 	if e := <-evs; e.Kind != EventDie || !e.Replayed || e.ExitCode != 137 {
 		t.Errorf("outage die = %+v, want replayed die 137", e)
 	}

@@ -71,7 +71,7 @@ func (c *Client) Exec(ctx context.Context, id ContainerID, argv []string, opts E
 	}
 	hijack, err := c.api.ContainerExecAttach(runCtx, execID, container.ExecAttachOptions{})
 	if err = classify(ctx, "exec attach in "+id.Short(), err); err != nil {
-		c.note(ctx, err)
+		c.note(ctx, err, true)
 		return ExecResult{}, c.execDeadline(ctx, err)
 	}
 	defer hijack.Close()

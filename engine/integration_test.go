@@ -127,8 +127,8 @@ func TestIntegrationDiscoverPreexisting(t *testing.T) {
 	run(p + "_cache_1")
 	// The seed's rule: the name contains the service name; the exporter's
 	// container belongs to the (profile-disabled) redis-exporter service.
-	run("legacy-redis-exporter-" + p)
-	run("legacy-redis-" + p)
+	run(p + "-legacy-redis-exporter")
+	run(p + "-legacy-redis")
 	// Another compose project's web is not ours.
 	other := p + "x"
 	t.Cleanup(func() { _ = pm.Cleanup(context.Background(), other) })
@@ -145,6 +145,8 @@ services:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Subscribe first, then discover: the recommended order.
+	evs := c.Events(t.Context(), p)
 	d, err := c.Discover(t.Context(), st)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +157,7 @@ services:
 	}{
 		"db":    {p + "-odd-name", MatchLabel},
 		"cache": {p + "_cache_1", MatchName},
-		"redis": {"legacy-redis-" + p, MatchContains},
+		"redis": {p + "-legacy-redis", MatchContains},
 	}
 	for svc, w := range want {
 		f, ok := d.Found[svc]
@@ -171,6 +173,25 @@ services:
 	}
 	if rec.count("Discovered 3 containers") != 1 {
 		t.Errorf("missing the seed's 'Discovered 3 containers' line")
+	}
+	// A container adopted by name has no labels, yet its events and
+	// listings belong to the project.
+	podman(t, pm, "kill", p+"_cache_1")
+	e := expect(t, evs, 5*time.Second, func(e Event) bool { return e.Kind == EventDie })
+	if e.Service != "cache" || e.Name != p+"_cache_1" {
+		t.Errorf("first die event = %+v, want the adopted cache container", e)
+	}
+	list, err := c.List(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, ctr := range list {
+		names = append(names, ctr.Service)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"cache", "db", "redis"}) {
+		t.Errorf("List(%s) services = %v, want the labelled and the adopted ones", p, names)
 	}
 }
 
@@ -440,8 +461,11 @@ func TestIntegrationEventsSurviveAPIRestart(t *testing.T) {
 	if err := pm.StartAPI(ctx); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, evs, 10*time.Second, func(e Event) bool { return e.Kind == EventResync })
+	rs := expect(t, evs, 10*time.Second, func(e Event) bool { return e.Kind == EventResync })
 	t.Logf("resync %s after the API service came back", time.Since(down).Round(time.Millisecond))
+	if len(rs.Snapshot) != 1 || rs.Snapshot[0].Name != name || rs.Snapshot[0].State.Running {
+		t.Errorf("resync snapshot = %+v, want %s, exited", rs.Snapshot, name)
+	}
 	e := expect(t, evs, 5*time.Second, func(e Event) bool { return e.Kind == EventDie && e.Name == name })
 	if !e.Replayed || e.ExitCode != 137 {
 		t.Errorf("die during the outage = %+v, want replayed with exit 137", e)

@@ -3,8 +3,6 @@ package engine
 import (
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,18 +60,13 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 	}
 	sp := spec{name: ContainerName(st.Name, svc)}
 	labels := map[string]string{}
-	for k, v := range cfg.Labels {
-		labels[k] = v
-	}
-	for k, v := range cfg.CustomLabels {
-		labels[k] = v
-	}
+	maps.Copy(labels, cfg.Labels)
+	maps.Copy(labels, cfg.CustomLabels)
 	labels[LabelProject] = st.Name
 	labels[LabelService] = svc.Name
 	labels[LabelNumber] = "1"
 	labels[LabelOneoff] = "False"
 	labels[LabelConfigHash] = ConfigHash(svc)
-	labels[LabelImage] = image
 	labels[LabelManaged] = "true"
 	if st.WorkingDir != "" {
 		labels[LabelWorkingDir] = st.WorkingDir
@@ -305,93 +298,6 @@ func tmpfsList(list types.StringList) map[string]string {
 		out[path] = opts
 	}
 	return out
-}
-
-// mounts renders volumes as Binds strings ("src:dst[:opts]"), which both
-// engines accept with SELinux and propagation options.
-func (sp *spec) mounts(st *compose.Stack, svc compose.Service, hc *container.HostConfig) error {
-	for _, v := range svc.Config.Volumes {
-		var opts []string
-		if v.ReadOnly {
-			opts = append(opts, "ro")
-		}
-		switch v.Type {
-		case types.VolumeTypeBind:
-			src := hostPath(st.WorkingDir, v.Source)
-			if v.Bind != nil {
-				if v.Bind.SELinux != "" {
-					opts = append(opts, v.Bind.SELinux)
-				}
-				if v.Bind.Propagation != "" {
-					opts = append(opts, v.Bind.Propagation)
-				}
-				if v.Bind.CreateHostPath {
-					sp.bindDirs = append(sp.bindDirs, src)
-				}
-			}
-			hc.Binds = append(hc.Binds, bind(src, v.Target, opts))
-		case types.VolumeTypeVolume:
-			if v.Source == "" {
-				// Anonymous volume: the engine makes one per container.
-				if sp.config.Volumes == nil {
-					sp.config.Volumes = map[string]struct{}{}
-				}
-				sp.config.Volumes[v.Target] = struct{}{}
-				continue
-			}
-			if v.Volume != nil && v.Volume.Subpath != "" {
-				return fmt.Errorf("service %s: volume %s: subpath is not supported", svc.Name, v.Source)
-			}
-			if v.Volume != nil && v.Volume.NoCopy {
-				opts = append(opts, "nocopy")
-			}
-			sp.volumes = append(sp.volumes, v.Source)
-			hc.Binds = append(hc.Binds, bind(volumeName(st, v.Source), v.Target, opts))
-		case types.VolumeTypeTmpfs:
-			o := ""
-			if v.Tmpfs != nil && v.Tmpfs.Size > 0 {
-				o = "size=" + strconv.FormatInt(int64(v.Tmpfs.Size), 10)
-			}
-			if hc.Tmpfs == nil {
-				hc.Tmpfs = map[string]string{}
-			}
-			hc.Tmpfs[v.Target] = o
-		default:
-			return fmt.Errorf("service %s: volume type %q is not supported", svc.Name, v.Type)
-		}
-	}
-	return nil
-}
-
-func bind(src, dst string, opts []string) string {
-	if len(opts) == 0 {
-		return src + ":" + dst
-	}
-	return src + ":" + dst + ":" + strings.Join(opts, ",")
-}
-
-// hostPath resolves a bind source as compose does: `~` is the home
-// directory, a relative path is relative to the project directory.
-// compose-go has usually done this already; a hand-built Stack may not.
-func hostPath(dir, p string) string {
-	if p == "~" || strings.HasPrefix(p, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			p = filepath.Join(home, strings.TrimPrefix(p, "~"))
-		}
-	}
-	if !filepath.IsAbs(p) && dir != "" {
-		p = filepath.Join(dir, p)
-	}
-	return p
-}
-
-func volumeName(st *compose.Stack, key string) string {
-	if st.Project != nil {
-		if v, ok := st.Project.Volumes[key]; ok && v.Name != "" {
-			return v.Name
-		}
-	}
-	return st.Name + "_" + key
 }
 
 func networkName(st *compose.Stack, key string) string {

@@ -123,7 +123,6 @@ const (
 	LabelConfigFiles = "com.docker.compose.project.config_files"
 	LabelNetwork     = "com.docker.compose.network"
 	LabelVolume      = "com.docker.compose.volume"
-	LabelImage       = "com.docker.compose.image"
 	// LabelManaged marks containers the agent created (value "true").
 	LabelManaged = "io.hostagent.managed"
 )

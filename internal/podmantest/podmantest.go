@@ -110,7 +110,13 @@ func Start(ctx context.Context) (*Service, error) {
 	if err := s.startAPI(ctx); err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(os.Stderr, "podmantest: %s\n", s)
 	return s, nil
+}
+
+// String says where everything is.
+func (s *Service) String() string {
+	return fmt.Sprintf("API service %s, storage %s, runroot %s, conf %s, log %s", s.URL(), s.Root, s.RunRoot, s.Conf, s.Log)
 }
 
 // Available says why podman cannot be used here, or nil.

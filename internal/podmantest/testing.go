@@ -41,7 +41,7 @@ func Shared(t testing.TB) *Service {
 			shared.err = shared.svc.EnsureImages(ctx)
 		}
 		if shared.err == nil {
-			t.Logf("podmantest: API service %s, storage %s, log %s", shared.svc.URL(), shared.svc.Root, shared.svc.Log)
+			t.Logf("podmantest: %s", shared.svc)
 		}
 	})
 	if shared.err != nil {
