@@ -129,15 +129,26 @@ func Probers(c *engine.Client, defaultTimeout time.Duration, clk clock.Clock) su
 		if err != nil {
 			return brokenProber{err}
 		}
-		return proberAdapter{p}
+		return proberAdapter{p: p, http: svc.Health.Method == compose.HealthHTTP}
 	}
 }
 
-type proberAdapter struct{ p probes.Prober }
+type proberAdapter struct {
+	p    probes.Prober
+	http bool
+}
 
+// Probe maps a probe result onto the supervisor's. An HTTP check that
+// cannot connect is a failed check: the service is not answering, and the
+// agent, not the engine, is the one asking. (Errors of command and status
+// checks come from the engine and never flip health.)
 func (a proberAdapter) Probe(ctx context.Context, id string) supervisor.ProbeResult {
 	r := a.p.Probe(ctx, engine.ContainerID(id))
 	out := supervisor.ProbeResult{Healthy: r.Healthy(), Output: r.Detail, Latency: r.Latency}
+	if r.Outcome == probes.Error && a.http {
+		out.Output = "no answer: " + r.String()
+		return out
+	}
 	if r.Outcome == probes.Error {
 		out.Err = r.Err
 		if out.Err == nil {
