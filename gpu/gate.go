@@ -137,15 +137,37 @@ func NewGate(src SnapshotSource, clk clock.Clock, log *slog.Logger, cfg GateConf
 // ErrUnknownDevice. Without NVML it returns at once with a slot that does
 // not hold the lane.
 func (g *Gate) Acquire(ctx context.Context, r Request) (*Slot, error) {
+	return g.Reserve(r).Wait(ctx)
+}
+
+// Ticket is a place in the gate's queue, taken by Reserve before the
+// caller waits: callers that reserve in order of criticality get the lane
+// in that order however their goroutines are scheduled.
+type Ticket struct {
+	g *Gate
+	w *waiter
+}
+
+// Reserve takes r's place in the queue now, without blocking; Wait then
+// waits for the lane. A ticket that is never waited on must be Cancelled.
+func (g *Gate) Reserve(r Request) *Ticket { return &Ticket{g: g, w: g.enqueue(r)} }
+
+// Cancel gives up a ticket's place; harmless after Wait.
+func (t *Ticket) Cancel() { t.g.dequeue(t.w) }
+
+// Wait is Acquire for a reserved place.
+func (t *Ticket) Wait(ctx context.Context) (*Slot, error) {
+	g, w, r := t.g, t.w, t.w.req
 	if err := ctx.Err(); err != nil {
+		g.dequeue(w)
 		return nil, fmt.Errorf("gpu gate: %s %s: %w", r.Op, r.Service, err)
 	}
 	snap := g.src.Snapshot(ctx)
 	if !snap.Available {
+		g.dequeue(w)
 		g.logNoNVMLOnce(snap.Reason)
 		return &Slot{gate: g, req: r, passthrough: true}, nil
 	}
-	w := g.enqueue(r)
 	fresh, loggedWait := true, false
 	for {
 		g.mu.Lock()

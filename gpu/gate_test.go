@@ -400,3 +400,56 @@ func TestGateCancelRemovesWaiter(t *testing.T) {
 		t.Errorf("Acquire on a done ctx = %v", err)
 	}
 }
+
+func TestGateReserveOrderBeatsScheduling(t *testing.T) {
+	src := newFakeSource(80 * gib)
+	g, _, _ := testGate(t, src, 0)
+	holder, err := g.Acquire(t.Context(), Request{Service: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both reserve while the lane is held; the less critical one starts
+	// waiting first, as a goroutine scheduled earlier would.
+	low := g.Reserve(Request{Service: "low", Priority: 2})
+	high := g.Reserve(Request{Service: "high", Priority: 1})
+	lowGot := make(chan *Slot, 1)
+	go func() {
+		s, _ := low.Wait(t.Context())
+		lowGot <- s
+	}()
+	highGot := make(chan *Slot, 1)
+	go func() {
+		s, _ := high.Wait(t.Context())
+		highGot <- s
+	}()
+	holder.Release()
+	s := recvSlot(t, highGot)
+	select {
+	case <-lowGot:
+		t.Fatal("the less critical ticket got the lane while the more critical one held it")
+	case <-time.After(20 * time.Millisecond):
+	}
+	s.Release()
+	recvSlot(t, lowGot).Release()
+
+	// A cancelled ticket leaves the queue.
+	c := g.Reserve(Request{Service: "cancelled"})
+	c.Cancel()
+	if len(g.Waiting()) != 0 {
+		t.Errorf("Waiting() after Cancel = %q", reasons(g))
+	}
+}
+
+func recvSlot(t *testing.T, c <-chan *Slot) *Slot {
+	t.Helper()
+	select {
+	case s := <-c:
+		if s == nil {
+			t.Fatal("Wait failed")
+		}
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatal("no slot within 5s")
+	}
+	return nil
+}

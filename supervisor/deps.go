@@ -86,8 +86,10 @@ type Prober interface {
 // ProberFactory makes the prober for a service from its health spec.
 type ProberFactory func(svc *compose.Service) Prober
 
-// GPUGate serialises GPU starts, stops and restarts by free VRAM.
+// GPUGate serialises GPU starts, stops and restarts by free VRAM. A place
+// is reserved synchronously, in the runner, so services reserve in the
+// order the supervisor decides rather than the order goroutines run.
 type GPUGate interface {
-	Acquire(ctx context.Context, r gpu.Request) (*gpu.Slot, error)
+	Reserve(r gpu.Request) *gpu.Ticket
 	Waiting() []gpu.Wait
 }

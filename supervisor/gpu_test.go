@@ -60,7 +60,9 @@ func gpuHarness(t *testing.T, v *vram) *harness {
 	gate := gpu.NewGate(v, h.clock, slog.New(slog.NewTextHandler(io.Discard, nil)), gpu.GateConfig{SettleWindow: 5 * time.Second, PollInterval: 500 * time.Millisecond})
 	h.sup = New(h.stack, h.plan, Config{}, Deps{
 		Engine: h.engine,
-		Probes: func(svc *compose.Service) Prober { return fakeProber{health: h.health, engine: h.engine, service: svc.Name} },
+		Probes: func(svc *compose.Service) Prober {
+			return fakeProber{health: h.health, engine: h.engine, service: svc.Name}
+		},
 		Gate:   gate,
 		Store:  h.store,
 		Clock:  h.clock,

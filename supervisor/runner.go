@@ -239,8 +239,14 @@ func (r *runner) checkLaunch(ctx context.Context) {
 		}
 		return
 	}
-	if r.waitingFor != nil {
-		r.waitingFor = nil
+	if ahead := r.s.gpuAhead(r.svc); ahead != "" {
+		// A more critical GPU service is about to ask for the GPU lane:
+		// let it ask first.
+		if w := []string{ahead + " (GPU, more critical)"}; !equalStrings(w, r.waitingFor) {
+			r.waitingFor = w
+			r.publish("")
+		}
+		return
 	}
 	if !r.nextRestart.IsZero() && r.s.clock.Now().Before(r.nextRestart) {
 		// A backoff from before an agent restart is still running.
@@ -255,9 +261,12 @@ func (r *runner) checkLaunch(ctx context.Context) {
 func (r *runner) begin(ctx context.Context, kind actionKind, manual bool) {
 	r.acting = true
 	r.probing = false
+	r.waitingFor = nil
 	ctr, svc := r.ctr, r.svc
+	ticket := r.reserveGPU(kind)
+	r.publish("")
 	go func() {
-		res := r.s.act(ctx, r, svc, kind, ctr)
+		res := r.s.act(ctx, r, svc, kind, ctr, ticket)
 		res.manual = manual
 		select {
 		case r.acted <- res:
@@ -267,6 +276,23 @@ func (r *runner) begin(ctx context.Context, kind actionKind, manual bool) {
 			}
 		}
 	}()
+}
+
+// reserveGPU takes the GPU service's place in the gate's queue (nil for
+// others); the action waits on it.
+func (r *runner) reserveGPU(kind actionKind) *gpu.Ticket {
+	if !r.svc.GPU.Required || r.s.gate == nil {
+		return nil
+	}
+	op := gpu.OpStart
+	if kind != actStart {
+		op = gpu.OpRestart
+	}
+	need := r.svc.GPU.VRAMBytes
+	if need == 0 {
+		need = r.vram // learned on an earlier start
+	}
+	return r.s.gate.Reserve(gpu.Request{Service: r.svc.Name, Priority: gpuPriority(r.svc), NeedBytes: need, Op: op})
 }
 
 func (r *runner) handleAction(ctx context.Context, a actionResult) {
@@ -759,6 +785,7 @@ func (r *runner) publish(msg string) {
 		completed: r.launched && r.ctr.ID != "" && !r.ctr.Running && r.ctr.ExitCode == 0 && !r.ctr.FinishedAt.IsZero(),
 		failed:    r.failedOnce,
 		enabled:   r.enabled,
+		begun:     r.launched || r.acting,
 	}
 	r.s.update(st, view, msg)
 }

@@ -95,6 +95,7 @@ type Supervisor struct {
 	metrics metricsHook
 	starts  *startQueue
 
+	emitMu     sync.Mutex
 	mu         sync.Mutex
 	runners    map[string]*runner
 	order      []string // plan order
@@ -121,6 +122,7 @@ type depView struct {
 	completed bool
 	failed    bool
 	enabled   bool
+	begun     bool // its first start is under way or done
 }
 
 // New prepares a supervisor for a stack and its plan.
@@ -324,19 +326,11 @@ func (s *Supervisor) bindContainer(r *runner, old, id string) {
 
 // act performs a start or restart: the GPU gate for GPU services, then a
 // start slot, then the engine calls.
-func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedService, kind actionKind, ctr Container) actionResult {
+func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedService, kind actionKind, ctr Container, ticket *gpu.Ticket) actionResult {
 	res := actionResult{kind: kind, ctr: ctr}
 	stack, _ := s.current()
-	if svc.GPU.Required && s.gate != nil {
-		op := gpu.OpStart
-		if kind != actStart {
-			op = gpu.OpRestart
-		}
-		need := svc.GPU.VRAMBytes
-		if need == 0 {
-			need = r.vram
-		}
-		slot, err := s.gate.Acquire(ctx, gpu.Request{Service: svc.Name, Priority: gpuPriority(svc), NeedBytes: need, Op: op})
+	if ticket != nil {
+		slot, err := ticket.Wait(ctx)
 		if err != nil {
 			res.err = fmt.Errorf("gpu gate: %w", err)
 			return res
@@ -451,6 +445,33 @@ func (s *Supervisor) dependenciesMet(svc *compose.PlannedService) (bool, []strin
 	return len(waiting) == 0, waiting
 }
 
+// gpuAhead names a GPU service more critical than svc that could start now
+// but has not begun: svc must let it take the GPU lane first, or whichever
+// runner happened to wake first would win.
+func (s *Supervisor) gpuAhead(svc *compose.PlannedService) string {
+	if !svc.GPU.Required || s.gate == nil {
+		return ""
+	}
+	_, plan := s.current()
+	mine := gpuPriority(svc)
+	for i := range plan.Services {
+		o := &plan.Services[i]
+		if o.Name == svc.Name || !o.GPU.Required || gpuPriority(o) >= mine {
+			continue
+		}
+		s.mu.Lock()
+		v := s.views[o.Name]
+		s.mu.Unlock()
+		if v.begun || !v.enabled {
+			continue
+		}
+		if ok, _ := s.dependenciesMet(o); ok {
+			return o.Name
+		}
+	}
+	return ""
+}
+
 func condWord(c compose.Condition) string {
 	switch c {
 	case compose.ConditionStarted:
@@ -461,18 +482,21 @@ func condWord(c compose.Condition) string {
 	return "healthy"
 }
 
-// update stores a runner's snapshot and, with a message, emits an event.
+// update stores a runner's snapshot and, with a message, records the event
+// in the same critical section, so a reader never sees a status whose event
+// is not in the history yet.
 func (s *Supervisor) update(st ServiceStatus, v depView, msg string) {
+	s.emitMu.Lock()
+	defer s.emitMu.Unlock()
 	s.mu.Lock()
 	prev, had := s.views[st.Name]
 	if _, live := s.runners[st.Name]; live {
 		s.statuses[st.Name] = st
 		s.views[st.Name] = v
 	}
+	ev, subs := s.recordLocked(st, msg)
 	s.mu.Unlock()
-	if msg != "" {
-		s.emit(st, msg)
-	}
+	s.deliver(ev, subs)
 	if !had || prev != v {
 		s.pokeAll()
 	}
@@ -480,7 +504,19 @@ func (s *Supervisor) update(st ServiceStatus, v depView, msg string) {
 
 // emit records an event and hands it to every subscriber without waiting.
 func (s *Supervisor) emit(st ServiceStatus, msg string) {
+	s.emitMu.Lock()
+	defer s.emitMu.Unlock()
 	s.mu.Lock()
+	ev, subs := s.recordLocked(st, msg)
+	s.mu.Unlock()
+	s.deliver(ev, subs)
+}
+
+// recordLocked appends an event to the history (nil for no message).
+func (s *Supervisor) recordLocked(st ServiceStatus, msg string) (*Event, []chan Event) {
+	if msg == "" {
+		return nil, nil
+	}
 	s.seq++
 	ev := Event{Type: EventTypeServiceStatus, Data: st, Message: msg, Time: s.clock.Now(), Seq: s.seq}
 	s.history = append(s.history, ev)
@@ -491,15 +527,23 @@ func (s *Supervisor) emit(st ServiceStatus, msg string) {
 	for _, c := range s.subs {
 		subs = append(subs, c)
 	}
-	s.mu.Unlock()
-	s.log.Debug("event", "service", st.Name, "status", st.Status.String(), "message", msg)
+	return &ev, subs
+}
+
+// deliver hands an event out; the caller holds emitMu, which keeps
+// delivery in sequence order across services.
+func (s *Supervisor) deliver(ev *Event, subs []chan Event) {
+	if ev == nil {
+		return
+	}
+	s.log.Debug("event", "service", ev.Data.Name, "status", ev.Data.Status.String(), "message", ev.Message)
 	for _, c := range subs {
 		select {
-		case c <- ev:
+		case c <- *ev:
 		default: // a slow subscriber never blocks supervision
 		}
 	}
-	s.publishToStore(ev)
+	s.publishToStore(*ev)
 }
 
 func (s *Supervisor) publishToStore(ev Event) {

@@ -193,9 +193,16 @@ services:
 	if s := h.status("slow"); s.Status != Starting || s.FailureCount != 0 {
 		t.Fatalf("in grace: %+v, want starting with no failures", s)
 	}
-	h.until("unhealthy after the grace period", 10*time.Second, h.is("slow", Unhealthy))
-	if s := h.status("slow"); s.FailureCount != 1 {
-		t.Errorf("failures = %d, want 1", s.FailureCount)
+	h.until("unhealthy after the grace period", 10*time.Second, func() bool {
+		return slices.Contains(messagesOf(h.sup.Events(0), "slow"), "Health check failed")
+	})
+	for _, e := range h.sup.Events(0) {
+		if e.Message == "Health check failed" {
+			if e.Data.FailureCount != 1 || e.Time.Sub(h.engine.startsOf("slow")[0]) < 60*time.Second {
+				t.Errorf("first failure %+v, want failure_count 1 after the 60s grace period", e.Data)
+			}
+			break
+		}
 	}
 }
 
