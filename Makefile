@@ -42,7 +42,7 @@ demo: deps build ## the main job on an embedded demo stack: phased bring-up on l
 	$(GO) run ./internal/demo -bin $(BIN)/hostagent
 
 .PHONY: test
-test: deps lint unit integration fuzz-short ## everything CI runs: lint, unit, integration, short fuzz
+test: deps lint unit integration e2e fuzz-short ## everything CI runs: lint, unit, integration, the systemd e2e, short fuzz
 
 $(BUILD):
 	mkdir -p $@

@@ -181,7 +181,9 @@ func (a *daemon) run(ctx context.Context, cfg config) error {
 	go func() { served <- a.api.Serve(ctx) }()
 	done := make(chan error, 1)
 	go func() { done <- a.sup.Run(ctx) }()
-	// READY once the API serves and bring-up has begun; STATUS= follows.
+	// READY once the API serves and bring-up has begun; STATUS= follows
+	// the progress from the supervision loop.
+	_ = a.notify.Status("bring-up started: connecting to the container engine")
 	_ = a.notify.Ready()
 	for {
 		select {
