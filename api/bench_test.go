@@ -4,14 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/hostagent/hostagent/internal/loadgen"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,10 +122,6 @@ func TestLoad(t *testing.T) {
 		serveReal(t, s)
 		addr = s.Addrs()[0].String()
 	}
-	network := "tcp"
-	if strings.HasPrefix(addr, "/") {
-		network = "unix"
-	}
 	var token string
 	if *loadToken != "" {
 		b, err := os.ReadFile(*loadToken)
@@ -137,60 +130,13 @@ func TestLoad(t *testing.T) {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		MaxIdleConnsPerHost: 256,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		},
-	}}
-	const maxInFlight = 1024
-	total := int(float64(*loadRate) * loadDuration.Seconds())
-	interval := time.Second / time.Duration(*loadRate)
-	lat := make([]time.Duration, total)
-	var errs, late atomic.Int64
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, maxInFlight)
-	start := time.Now()
-	for i := range total {
-		due := start.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(due))
-		select {
-		case sem <- struct{}{}:
-		default:
-			late.Add(1) // too many in flight: counted, and waited for
-			sem <- struct{}{}
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			req, _ := http.NewRequest("GET", "http://localhost"+*loadPath, nil)
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			resp, err := client.Do(req)
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-			}
-			if err != nil {
-				errs.Add(1)
-			}
-			lat[i] = time.Since(due)
-		}()
+	res, err := loadgen.Run(t.Context(), loadgen.Options{Addr: addr, Path: *loadPath, Rate: *loadRate, Duration: *loadDuration, Token: token})
+	if err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lat)
-	pct := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))].Round(time.Microsecond) }
-	fmt.Printf("GET %s on %s: %d requests at %d/s for %s (achieved %.0f/s), errors %d, over %d in flight %d\n",
-		*loadPath, addr, total, *loadRate, *loadDuration, float64(total)/elapsed.Seconds(), errs.Load(), maxInFlight, late.Load())
-	fmt.Printf("latency from schedule: p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
-		pct(0.50), pct(0.90), pct(0.99), pct(0.999), lat[len(lat)-1].Round(time.Microsecond))
-	if errs.Load() > 0 {
-		t.Errorf("%d requests failed", errs.Load())
+	fmt.Printf("GET %s on %s at %d/s for %s: %s\n", *loadPath, addr, *loadRate, *loadDuration, res)
+	fmt.Printf("latency from schedule: p50 %s  p99 %s\n", res.Percentile(0.5).Round(time.Microsecond), res.Percentile(0.99).Round(time.Microsecond))
+	if res.Errors > 0 {
+		t.Errorf("%d requests failed", res.Errors)
 	}
 }
