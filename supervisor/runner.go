@@ -218,6 +218,7 @@ func (r *runner) tick(ctx context.Context) {
 			r.checkLaunch(ctx)
 		} else if r.enabled && !r.stopping {
 			r.begin(ctx, actRestart, false)
+			r.publish(MsgRestartInitiated)
 		}
 	}
 	if r.probeDue() && !r.probing && !now.Before(r.nextProbe) {

@@ -56,14 +56,15 @@ const (
 	MsgEnabled          = "Service enabled"
 	MsgDisabled         = "Service disabled"
 
-	MsgWaiting        = "Waiting for dependencies"
-	MsgStarted        = "Service started"
-	MsgHealthy        = "Service healthy"
-	MsgStartFailed    = "Start failed"
-	MsgContainerDied  = "Container stopped"
-	MsgDependencyRest = "Dependency restarted"
-	MsgRecreated      = "Service recreated"
-	MsgRemoved        = "Service removed"
+	MsgWaiting          = "Waiting for dependencies"
+	MsgRestartInitiated = "Restart initiated"
+	MsgStarted          = "Service started"
+	MsgHealthy          = "Service healthy"
+	MsgStartFailed      = "Start failed"
+	MsgContainerDied    = "Container stopped"
+	MsgDependencyRest   = "Dependency restarted"
+	MsgRecreated        = "Service recreated"
+	MsgRemoved          = "Service removed"
 )
 
 // ServiceStatus is one service as the API and WebSocket show it: the seed's

@@ -152,8 +152,8 @@ func TestKillIsDetectedAndRestarted(t *testing.T) {
 		t.Errorf("api = %+v, want failure_count 1 and a last restart time", s)
 	}
 	msgs := messagesOf(h.sup.Events(0), "api")
-	want := []string{"Container stopped", "Restart completed", "Service recovered"}
-	if got := msgs[len(msgs)-3:]; !reflect.DeepEqual(got, want) {
+	want := []string{"Container stopped", "Restart initiated", "Restart completed", "Service recovered"}
+	if got := msgs[len(msgs)-4:]; !reflect.DeepEqual(got, want) {
 		t.Errorf("messages = %v, want them to end with %v", msgs, want)
 	}
 	starts := h.engine.startsOf("api")
