@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"context"
+	"github.com/hostagent/hostagent/internal/cgroup"
 	"log/slog"
 	"sync"
 )
@@ -77,8 +78,8 @@ func (m *Monitor) Snapshot(ctx context.Context) Snapshot {
 	for i := range devs {
 		for j := range devs[i].Processes {
 			p := &devs[i].Processes[j]
-			id, err := ContainerIDForPID(m.procRoot, p.PID)
-			if err != nil && !errIsGone(err) {
+			id, err := cgroup.ContainerIDForPID(m.procRoot, p.PID)
+			if err != nil && !cgroup.IsGone(err) {
 				m.log.Debug("gpu: cannot map process to container", "pid", p.PID, "err", err)
 			}
 			p.ContainerID = id

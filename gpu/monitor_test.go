@@ -2,6 +2,9 @@ package gpu
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -139,3 +142,24 @@ func TestMonitorReasonChangesAreLogged(t *testing.T) {
 		t.Error("recovery not logged")
 	}
 }
+
+// writeProc makes a fake /proc with one cgroup file per pid.
+func writeProc(t *testing.T, procs map[int]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for pid, cg := range procs {
+		dir := filepath.Join(root, strconv.Itoa(pid))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cgroup"), []byte(cg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+const (
+	idA = "8c6c7f5e0b1d4a3f9e2c7b6a5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c"
+	idB = "1111111111111111111111111111111111111111111111111111111111111111"
+)

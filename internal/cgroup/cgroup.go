@@ -1,4 +1,6 @@
-package gpu
+// Package cgroup maps a process to its container by the container ID in
+// its /proc/PID/cgroup paths (Podman, Docker, CRI-O and containerd shapes).
+package cgroup
 
 import (
 	"bufio"
@@ -57,5 +59,5 @@ func containerIDFromCgroupLine(line string) string {
 	return ""
 }
 
-// errIsGone reports a process that exited between NVML's list and our read.
-func errIsGone(err error) bool { return errors.Is(err, os.ErrNotExist) }
+// IsGone reports the error of a process that exited before it was read.
+func IsGone(err error) bool { return errors.Is(err, os.ErrNotExist) }

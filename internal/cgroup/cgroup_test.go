@@ -1,4 +1,4 @@
-package gpu
+package cgroup
 
 import (
 	"errors"
@@ -64,7 +64,7 @@ func TestContainerIDForPID(t *testing.T) {
 
 func TestContainerIDForPIDGone(t *testing.T) {
 	_, err := ContainerIDForPID(t.TempDir(), 4242)
-	if !errors.Is(err, fs.ErrNotExist) || !errIsGone(err) {
+	if !errors.Is(err, fs.ErrNotExist) || !IsGone(err) {
 		t.Fatalf("err = %v, want not-exist", err)
 	}
 }
