@@ -19,6 +19,8 @@ type Container struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	ConfigHash string
+	// PID is the main process on the host, 0 when unknown.
+	PID int
 }
 
 // EventKind is a normalised engine event.
@@ -46,6 +48,9 @@ type EngineEvent struct {
 	Service     string
 	ExitCode    int
 	Time        time.Time
+	// ProcessExited: the agent saw the main process exit itself (a pidfd)
+	// before the engine said so; the engine may still think it runs.
+	ProcessExited bool
 }
 
 // Engine is the container engine as the supervisor uses it. The agent owns
@@ -85,6 +90,12 @@ type Prober interface {
 
 // ProberFactory makes the prober for a service from its health spec.
 type ProberFactory func(svc *compose.Service) Prober
+
+// ExitWatcher signals the exit of a container's main process as it
+// happens (a pidfd); an error means no fast path for that container.
+type ExitWatcher interface {
+	Watch(ctx context.Context, pid int, container string) (<-chan struct{}, error)
+}
 
 // GPUGate serialises GPU starts, stops and restarts by free VRAM. A place
 // is reserved synchronously, in the runner, so services reserve in the

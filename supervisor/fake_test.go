@@ -88,6 +88,8 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 	now := f.clock.Now()
 	f.starts = append(f.starts, startRecord{c.Service, now})
 	c.Running, c.StartedAt, c.ExitCode = true, now, 0
+	f.seq++
+	c.PID = 1000 + f.seq
 	f.events <- EngineEvent{Kind: EventStart, ContainerID: id, Service: c.Service, Time: now}
 	if f.crash[c.Service] {
 		c.Running, c.ExitCode, c.FinishedAt = false, 1, now
@@ -214,4 +216,30 @@ func (p fakeProber) Probe(ctx context.Context, id string) ProbeResult {
 	defer p.health.mu.Unlock()
 	p.health.probes[p.service]++
 	return ProbeResult{Healthy: c.Running && p.health.healthy[p.service], Latency: time.Millisecond}
+}
+
+// fakeExits is an ExitWatcher whose exits the test triggers.
+type fakeExits struct {
+	mu      sync.Mutex
+	watches map[int]chan struct{}
+}
+
+func (f *fakeExits) Watch(ctx context.Context, pid int, container string) (<-chan struct{}, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := make(chan struct{})
+	f.watches[pid] = c
+	return c, nil
+}
+
+// exit signals that pid's process exited; false when nobody watches it.
+func (f *fakeExits) exit(pid int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.watches[pid]
+	if ok {
+		close(c)
+		delete(f.watches, pid)
+	}
+	return ok
 }

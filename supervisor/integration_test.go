@@ -20,6 +20,7 @@ import (
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
 	"github.com/hostagent/hostagent/internal/bridge"
+	"github.com/hostagent/hostagent/internal/pidwatch"
 	"github.com/hostagent/hostagent/internal/podmantest"
 	"github.com/hostagent/hostagent/internal/redistest"
 	"github.com/hostagent/hostagent/state"
@@ -113,6 +114,7 @@ func (r *realRig) run(store state.Store) (*Supervisor, func()) {
 	sup := New(r.stack, r.plan, Config{StableWindow: time.Hour}, Deps{
 		Engine: bridge.Engine{C: r.client},
 		Probes: bridge.Probers(r.client, 2*time.Second, nil),
+		Exits:  pidwatch.New(),
 		Store:  store,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

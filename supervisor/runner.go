@@ -41,10 +41,11 @@ type runner struct {
 	vram        uint64
 
 	cancel       context.CancelFunc
-	launched     bool // bring-up started it (or adopted it running)
-	failedOnce   bool // for soft dependents: this service has failed since bring-up
-	stopping     bool // the agent is taking the stack down: no restarts
-	gen          int  // incremented on each start; older probe results are dropped
+	ctx          context.Context // the runner's own, for watches it starts
+	launched     bool            // bring-up started it (or adopted it running)
+	failedOnce   bool            // for soft dependents: this service has failed since bring-up
+	stopping     bool            // the agent is taking the stack down: no restarts
+	gen          int             // incremented on each start; older probe results are dropped
 	startedAt    time.Time
 	everHealthy  bool // since the last start
 	healthySince time.Time
@@ -56,6 +57,7 @@ type runner struct {
 	acting       bool
 	cascadeDue   bool // restarted: tell restart:true dependents once healthy
 	healthyCh    chan struct{}
+	stopWatch    context.CancelFunc // ends the exit watch of the current container
 	waitingFor   []string
 	detail       string
 	lastMessage  string
@@ -148,8 +150,10 @@ func newRunner(s *Supervisor, svc *compose.PlannedService, existing *Container, 
 }
 
 func (r *runner) run(ctx context.Context) {
+	r.ctx = ctx
 	timer := r.s.clock.NewTimer(time.Hour)
 	defer timer.Stop()
+	r.watchExit()
 	msg := ""
 	if r.ctr.ID != "" {
 		msg = MsgDiscovered
@@ -528,10 +532,18 @@ func (r *runner) handleEvent(ctx context.Context, ev EngineEvent) {
 	}
 	switch ev.Kind {
 	case EventDie, EventOOM, EventStop, EventResync:
-		if r.ctr.ID == "" {
+		if r.ctr.ID == "" || (ev.ProcessExited && ev.ContainerID != r.ctr.ID) {
 			return
 		}
-		c, err := r.inspect(ctx)
+		var c Container
+		var err error
+		if ev.ProcessExited {
+			// The process is gone whatever the engine says yet.
+			c, err = r.ctr, nil
+			c.Running = false
+		} else {
+			c, err = r.inspect(ctx)
+		}
 		if err != nil {
 			if ev.Kind == EventResync {
 				return
@@ -555,6 +567,9 @@ func (r *runner) handleEvent(ctx context.Context, ev EngineEvent) {
 		r.gen++ // drop probes of the dead container
 		r.st = Stopped
 		r.detail = fmt.Sprintf("exited with code %d", c.ExitCode)
+		if ev.ProcessExited {
+			r.detail = "main process exited"
+		}
 		if c.OOMKilled || ev.Kind == EventOOM {
 			r.detail = "killed: out of memory"
 		}
@@ -621,11 +636,50 @@ func (r *runner) inspect(ctx context.Context) (Container, error) {
 }
 
 func (r *runner) setContainer(c Container) {
-	old := r.ctr.ID
+	old := r.ctr
 	r.ctr = c
-	if old != c.ID {
-		r.s.bindContainer(r, old, c.ID)
+	if old.ID != c.ID {
+		r.s.bindContainer(r, old.ID, c.ID)
 	}
+	if old.ID != c.ID || old.PID != c.PID || !c.Running {
+		r.watchExit()
+	}
+}
+
+// watchExit follows the current container's main process, so a crash is
+// known the moment it happens rather than when the engine's event comes.
+func (r *runner) watchExit() {
+	if r.stopWatch != nil {
+		r.stopWatch()
+		r.stopWatch = nil
+	}
+	if r.s.exits == nil || !r.ctr.Running || r.ctr.PID <= 0 || r.ctx == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	exited, err := r.s.exits.Watch(ctx, r.ctr.PID, r.ctr.ID)
+	if err != nil {
+		cancel()
+		r.log.Debug("no exit watch; relying on engine events", "error", err)
+		return
+	}
+	r.stopWatch = cancel
+	id := r.ctr.ID
+	go func() {
+		select {
+		case <-exited:
+		case <-ctx.Done():
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		ev := EngineEvent{Kind: EventDie, ContainerID: id, Service: r.svc.Name, Time: r.s.clock.Now(), ProcessExited: true}
+		select {
+		case r.events <- ev:
+		case <-ctx.Done():
+		}
+	}()
 }
 
 func (r *runner) handleCommand(ctx context.Context, c command) error {

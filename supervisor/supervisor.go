@@ -65,7 +65,10 @@ type Deps struct {
 	Engine Engine
 	Probes ProberFactory
 	// Gate is nil when no GPU gate is wanted.
-	Gate   GPUGate
+	Gate GPUGate
+	// Exits, when set, reports container process exits at once; engine
+	// events remain the sure path.
+	Exits  ExitWatcher
 	Store  state.Store
 	Clock  clock.Clock
 	Logger *slog.Logger
@@ -89,6 +92,7 @@ type Supervisor struct {
 	engine  Engine
 	probes  ProberFactory
 	gate    GPUGate
+	exits   ExitWatcher
 	store   state.Store
 	clock   clock.Clock
 	log     *slog.Logger
@@ -143,6 +147,7 @@ func New(st *compose.Stack, plan *compose.Plan, cfg Config, d Deps) *Supervisor 
 		engine:   d.Engine,
 		probes:   d.Probes,
 		gate:     d.Gate,
+		exits:    d.Exits,
 		store:    d.Store,
 		clock:    d.Clock,
 		log:      d.Logger,
@@ -345,8 +350,10 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 	defer release()
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.StopTimeout+60*time.Second)
 	defer cancel()
-	if kind != actStart && ctr.ID != "" && ctr.Running {
-		if err := s.engine.Stop(cctx, ctr.ID, s.cfg.StopTimeout); err != nil {
+	// Stop even a container known dead: after a fast exit signal the engine
+	// may not have noticed yet, and the stop makes it catch up.
+	if kind != actStart && ctr.ID != "" {
+		if err := s.engine.Stop(cctx, ctr.ID, s.cfg.StopTimeout); err != nil && ctr.Running {
 			s.log.Warn("stop before restart failed", "service", svc.Name, "error", err)
 		}
 	}

@@ -437,3 +437,28 @@ func TestUptimeIsComputedWhenRead(t *testing.T) {
 		t.Errorf("uptime %d after 90s more, was %d", got, before)
 	}
 }
+
+func TestProcessExitIsActedOnBeforeTheEngineKnows(t *testing.T) {
+	h := newHarness(t, layered, Config{})
+	exits := &fakeExits{watches: map[int]chan struct{}{}}
+	h.sup.exits = exits
+	h.start()
+	h.until("all running", time.Minute, h.allRunning)
+	h.engine.mu.Lock()
+	pid := h.engine.ctrs[h.engine.byService["cache"]].PID
+	h.engine.mu.Unlock()
+	// The engine still reports the container running: only the pidfd knows.
+	if !exits.exit(pid) {
+		t.Fatalf("no exit watch on cache's process %d", pid)
+	}
+	h.until("cache restarted on the exit signal alone", time.Minute, func() bool {
+		s := h.status("cache")
+		return s.RestartCount == 1 && s.Status == Running
+	})
+	if _, _, stops := h.engine.counts(); stops != 1 {
+		t.Errorf("stops = %d, want the restart to stop the container first", stops)
+	}
+	if !slices.Contains(messagesOf(h.sup.Events(0), "cache"), "Container stopped") {
+		t.Error("no Container stopped event for the exit")
+	}
+}

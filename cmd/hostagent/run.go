@@ -17,6 +17,7 @@ import (
 	"github.com/hostagent/hostagent/internal/bridge"
 	"github.com/hostagent/hostagent/internal/clock"
 	"github.com/hostagent/hostagent/internal/logging"
+	"github.com/hostagent/hostagent/internal/pidwatch"
 	"github.com/hostagent/hostagent/internal/sdnotify"
 	"github.com/hostagent/hostagent/state"
 	"github.com/hostagent/hostagent/supervisor"
@@ -132,6 +133,7 @@ func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compo
 		Engine:  bridge.Engine{C: a.engine},
 		Probes:  bridge.Probers(a.engine, cfg.HealthCheckTimeout, a.clock),
 		Gate:    gate,
+		Exits:   pidwatch.New(),
 		Store:   a.store,
 		Clock:   a.clock,
 		Logger:  log,

@@ -23,10 +23,10 @@ import (
 // Podman, reached over its REST API.
 type agent struct {
 	bin, dir, file, project, addr string
-	env                          []string
-	cmd                          *exec.Cmd
-	exited                       chan error
-	pm                           *podmantest.Service
+	env                           []string
+	cmd                           *exec.Cmd
+	exited                        chan error
+	pm                            *podmantest.Service
 }
 
 func startAgent(ctx context.Context, bin string, pm *podmantest.Service, name, compose string, port int) (*agent, error) {

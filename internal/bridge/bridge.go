@@ -119,6 +119,7 @@ func toContainer(c engine.Container) supervisor.Container {
 		StartedAt:  c.State.StartedAt,
 		FinishedAt: c.State.FinishedAt,
 		ConfigHash: c.ConfigHash,
+		PID:        c.State.PID,
 	}
 }
 
