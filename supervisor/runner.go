@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/hostagent/hostagent/compose"
@@ -58,6 +59,8 @@ type runner struct {
 	cascadeDue   bool // restarted: tell restart:true dependents once healthy
 	healthyCh    chan struct{}
 	stopWatch    context.CancelFunc // ends the exit watch of the current container
+	// wakes counts timer wakeups; a runner that spins shows it here.
+	wakes        atomic.Int64
 	waitingFor   []string
 	detail       string
 	lastMessage  string
@@ -189,6 +192,7 @@ func (r *runner) run(ctx context.Context) {
 		case <-r.poke:
 			r.checkLaunch(ctx)
 		case <-timer.C():
+			r.wakes.Add(1)
 			r.tick(ctx)
 		}
 	}
@@ -198,10 +202,12 @@ func (r *runner) run(ctx context.Context) {
 func (r *runner) nextWake() time.Duration {
 	now := r.s.clock.Now()
 	next := now.Add(time.Hour)
-	if r.probeDue() && r.nextProbe.Before(next) {
+	// A probe or action in flight reports back on its own channel; waking
+	// for its deadline meanwhile would spin.
+	if r.probeDue() && !r.probing && r.nextProbe.Before(next) {
 		next = r.nextProbe
 	}
-	if !r.nextRestart.IsZero() && r.nextRestart.Before(next) {
+	if !r.nextRestart.IsZero() && !r.acting && r.nextRestart.Before(next) {
 		next = r.nextRestart
 	}
 	return max(next.Sub(now), 0)

@@ -462,3 +462,30 @@ func TestProcessExitIsActedOnBeforeTheEngineKnows(t *testing.T) {
 		t.Error("no Container stopped event for the exit")
 	}
 }
+
+func TestRunnerDoesNotSpinWhileAProbeIsInFlight(t *testing.T) {
+	h := newHarness(t, layered, Config{})
+	h.start()
+	h.until("all running", time.Minute, h.allRunning)
+	release := make(chan struct{})
+	h.sup.runners["db"].probe = blockingProber{release}
+	// The next check of db is due and hangs; time moves past its deadline.
+	h.clock.Advance(2 * time.Second)
+	settleReal()
+	before := h.sup.runners["db"].wakes.Load()
+	time.Sleep(50 * time.Millisecond)
+	if n := h.sup.runners["db"].wakes.Load() - before; n > 1 {
+		t.Errorf("db's runner woke %d times in 50ms while its probe hung: a busy loop", n)
+	}
+	close(release)
+}
+
+type blockingProber struct{ release chan struct{} }
+
+func (b blockingProber) Probe(ctx context.Context, _ string) ProbeResult {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	return ProbeResult{Healthy: true}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -60,6 +61,18 @@ left running.`, env)
 	}
 	for _, w := range plan.Warnings {
 		log.Warn(w)
+	}
+	if path := env.getenv("HOSTAGENT_CPUPROFILE"); path != "" {
+		// For benchmarking the agent itself; not a user setting.
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	a, err := newAgent(ctx, cfg, stack, plan, log, notify)
 	if err != nil {

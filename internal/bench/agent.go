@@ -61,6 +61,9 @@ func startAgent(ctx context.Context, bin string, pm *podmantest.Service, name, c
 		"ORCHESTRATOR_TOKEN_FILE="+filepath.Join(dir, "token"),
 		"ORCHESTRATOR_LOG_LEVEL=warn",
 	)
+	if os.Getenv("BENCH_PROFILE") != "" {
+		a.env = append(a.env, "HOSTAGENT_CPUPROFILE="+filepath.Join(dir, "cpu.pprof"))
+	}
 	a.cmd = exec.Command(bin, "run")
 	a.cmd.Env = a.env
 	logs, err := os.Create(filepath.Join(dir, "agent.log"))
