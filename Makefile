@@ -41,6 +41,10 @@ fuzz-short: ## run every fuzz target briefly
 demo: deps build ## the main job on an embedded demo stack: phased bring-up on local Podman, a kill, the self-heal
 	$(GO) run ./internal/demo -bin $(BIN)/hostagent
 
+.PHONY: bench
+bench: deps build ## benchmarks against the ideal on a private Podman; writes docs/benchmarks.md (about 10 minutes)
+	$(GO) run ./internal/bench -bin $(BIN)/hostagent -out docs/benchmarks.md
+
 .PHONY: test
 test: deps lint unit integration e2e fuzz-short ## everything CI runs: lint, unit, integration, the systemd e2e, short fuzz
 
