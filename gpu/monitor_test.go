@@ -2,9 +2,7 @@ package gpu
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
-	"strconv"
+	"github.com/hostagent/hostagent/internal/cgroup/cgrouptest"
 	"strings"
 	"sync"
 	"testing"
@@ -80,7 +78,7 @@ func TestMonitorWithoutNVMLLogsOnce(t *testing.T) {
 }
 
 func TestMonitorMapsProcessesToContainers(t *testing.T) {
-	root := writeProc(t, map[int]string{
+	root := cgrouptest.WriteProc(t, map[int]string{
 		100: "0::/machine.slice/libpod-" + idA + ".scope/container\n",
 		101: "0::/machine.slice/libpod-" + idA + ".scope/container\n",
 		200: "0::/user.slice/user-1000.slice/session-2.scope\n",
@@ -141,22 +139,6 @@ func TestMonitorReasonChangesAreLogged(t *testing.T) {
 	if rec.count("available again") != 1 {
 		t.Error("recovery not logged")
 	}
-}
-
-// writeProc makes a fake /proc with one cgroup file per pid.
-func writeProc(t *testing.T, procs map[int]string) string {
-	t.Helper()
-	root := t.TempDir()
-	for pid, cg := range procs {
-		dir := filepath.Join(root, strconv.Itoa(pid))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "cgroup"), []byte(cg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
 }
 
 const (

@@ -2,10 +2,8 @@ package cgroup
 
 import (
 	"errors"
+	"github.com/hostagent/hostagent/internal/cgroup/cgrouptest"
 	"io/fs"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 )
 
@@ -13,22 +11,6 @@ const (
 	idA = "8c6c7f5e0b1d4a3f9e2c7b6a5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c"
 	idB = "1111111111111111111111111111111111111111111111111111111111111111"
 )
-
-// writeProc writes procRoot/PID/cgroup for each entry.
-func writeProc(t *testing.T, procs map[int]string) string {
-	t.Helper()
-	root := t.TempDir()
-	for pid, cg := range procs {
-		dir := filepath.Join(root, strconv.Itoa(pid))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "cgroup"), []byte(cg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
 
 func TestContainerIDForPID(t *testing.T) {
 	tests := []struct {
@@ -50,7 +32,7 @@ func TestContainerIDForPID(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			root := writeProc(t, map[int]string{100 + i: tc.cgroup})
+			root := cgrouptest.WriteProc(t, map[int]string{100 + i: tc.cgroup})
 			got, err := ContainerIDForPID(root, 100+i)
 			if err != nil {
 				t.Fatal(err)

@@ -2,27 +2,16 @@ package pidwatch
 
 import (
 	"context"
-	"os"
+	"github.com/hostagent/hostagent/internal/cgroup/cgrouptest"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 )
 
 const id = "8c6c7f5e0b1d4a3f9e2c7b6a5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c"
 
-// fakeProc makes a /proc whose cgroup file for pid names the container.
 func fakeProc(t *testing.T, pid int, container string) string {
-	root := t.TempDir()
-	dir := filepath.Join(root, strconv.Itoa(pid))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cgroup"), []byte("0::/libpod_parent/libpod-"+container+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return root
+	return cgrouptest.WriteProc(t, map[int]string{pid: "0::/libpod_parent/libpod-" + container + "\n"})
 }
 
 func TestExitIsSignalled(t *testing.T) {
