@@ -26,6 +26,7 @@ type config struct {
 	TokenFile           string        `yaml:"token_file"`
 	HealthCheckInterval time.Duration `yaml:"health_check_interval"`
 	HealthCheckTimeout  time.Duration `yaml:"health_check_timeout"`
+	StableWindow        time.Duration `yaml:"stable_window"`
 	MonitoringEnabled   bool          `yaml:"monitoring_enabled"`
 	Enabled             bool          `yaml:"enabled"`
 	LogLevel            string        `yaml:"log_level"`
@@ -43,6 +44,7 @@ func defaults() config {
 		TokenFile:           "/etc/hostagent/token",
 		HealthCheckInterval: 30 * time.Second,
 		HealthCheckTimeout:  5 * time.Second,
+		StableWindow:        5 * time.Minute,
 		MonitoringEnabled:   true,
 		Enabled:             true,
 		LogLevel:            "info",
@@ -64,6 +66,7 @@ type fileConfig struct {
 	TokenFile           *string  `yaml:"token_file"`
 	HealthCheckInterval *string  `yaml:"health_check_interval"`
 	HealthCheckTimeout  *string  `yaml:"health_check_timeout"`
+	StableWindow        *string  `yaml:"stable_window"`
 	MonitoringEnabled   *bool    `yaml:"monitoring_enabled"`
 	Enabled             *bool    `yaml:"enabled"`
 	LogLevel            *string  `yaml:"log_level"`
@@ -119,7 +122,7 @@ func (c *config) applyFile(path string, mustExist bool) error {
 	if f.Enabled != nil {
 		c.Enabled = *f.Enabled
 	}
-	for dst, src := range map[*time.Duration]*string{&c.HealthCheckInterval: f.HealthCheckInterval, &c.HealthCheckTimeout: f.HealthCheckTimeout} {
+	for dst, src := range map[*time.Duration]*string{&c.HealthCheckInterval: f.HealthCheckInterval, &c.HealthCheckTimeout: f.HealthCheckTimeout, &c.StableWindow: f.StableWindow} {
 		if src == nil {
 			continue
 		}
@@ -160,6 +163,7 @@ func (c *config) applyEnv(getenv func(string) string) error {
 	for k, dst := range map[string]*time.Duration{
 		"ORCHESTRATOR_HEALTH_CHECK_INTERVAL": &c.HealthCheckInterval,
 		"ORCHESTRATOR_HEALTH_CHECK_TIMEOUT":  &c.HealthCheckTimeout,
+		"ORCHESTRATOR_STABLE_WINDOW":         &c.StableWindow,
 	} {
 		if v, ok := lookup(getenv, k); ok {
 			d, err := parseSeconds(v)

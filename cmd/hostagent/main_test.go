@@ -118,13 +118,13 @@ func TestConfigPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "config.yaml")
 	os.WriteFile(file, []byte("api_addr: 127.0.0.1:1111\nstate_dir: /from/file\nhealth_check_interval: 12\nprofiles: [a]\n"), 0o644)
-	env := map[string]string{"ORCHESTRATOR_CONFIG": file, "ORCHESTRATOR_STATE_DIR": "/from/env", "ORCHESTRATOR_HEALTH_CHECK_TIMEOUT": "2"}
+	env := map[string]string{"ORCHESTRATOR_CONFIG": file, "ORCHESTRATOR_STATE_DIR": "/from/env", "ORCHESTRATOR_HEALTH_CHECK_TIMEOUT": "2", "ORCHESTRATOR_STABLE_WINDOW": "90s"}
 	c, err := loadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.APIAddr != "127.0.0.1:1111" || c.StateDir != "/from/env" || c.HealthCheckInterval != 12*time.Second ||
-		c.HealthCheckTimeout != 2*time.Second || c.DockerHost != "unix:///run/podman/podman.sock" || len(c.Profiles) != 1 {
+		c.HealthCheckTimeout != 2*time.Second || c.StableWindow != 90*time.Second || c.DockerHost != "unix:///run/podman/podman.sock" || len(c.Profiles) != 1 {
 		t.Errorf("config = %+v", c)
 	}
 	sf := stackFlags{files: listFlag{"x.yml"}, profiles: listFlag{"b", "c"}}
