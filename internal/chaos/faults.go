@@ -165,6 +165,7 @@ func (c *chaos) inject(ctx context.Context, seq int, d draw) *fault {
 	}
 	f := &fault{Seq: seq, Kind: kind.String(), Target: target, At: now.Sub(c.injectFrom), Note: note}
 	var err error
+	mark := c.agent.logSize()
 	switch kind {
 	case faultKill:
 		_, err = c.pm.Podman(ctx, "kill", containerName(target))
@@ -212,10 +213,24 @@ func (c *chaos) inject(ctx context.Context, seq int, d draw) *fault {
 		c.violate("fault #%d %s %s: stack not converged %s after the fault: %s", seq, kind, target, convergeLimit, res.why)
 	}
 	switch kind {
+	case faultAPI:
+		// Nothing to restart; what must recover is the agent's event
+		// stream (re-list and resubscribe), or kills go unseen until a
+		// health check fails.
+		at, ok := c.agent.waitLog(mark, `msg="Event stream resumed"`, 30*time.Second)
+		f.Recovery = max(f.Recovery, at.Sub(back))
+		if !ok {
+			f.Recovered = false
+			c.violate("fault #%d api-restart: the agent did not resume its event stream within 30s", seq)
+		}
 	case faultRedis:
-		if why := c.redisResynced(ctx, 10*time.Second); why != "" {
+		// Recovered once Redis holds what the file store holds again.
+		why := c.redisResynced(ctx, 10*time.Second)
+		f.Recovery = max(f.Recovery, time.Since(back))
+		if why != "" {
+			f.Recovered = false
 			c.violate("fault #%d redis-restart: the file store and Redis still disagree 10s after Redis came back: %s", seq, why)
-			f.Note = strings.TrimPrefix(f.Note+"; redis not resynced: "+why, "; ")
+			f.Note = strings.TrimPrefix(f.Note+"; redis not resynced", "; ")
 		}
 	case faultAgent:
 		if why := c.duplicates(ctx); why != "" {

@@ -112,7 +112,7 @@ func newChaos(bin, out string, d time.Duration, seedText, faults string) (*chaos
 	}
 	c := &chaos{
 		bin: bin, out: out, stateDir: filepath.Join(out, "state"), duration: d, seed: seed, kinds: kinds,
-		rng:      mrand.New(mrand.NewPCG(seed, 0x686f73746167656e)),
+		rng:      newRNG(seed),
 		exp:      map[string]*expect{},
 		lastDiff: map[string]string{},
 		began:    time.Now(),
@@ -125,6 +125,9 @@ func newChaos(bin, out string, d time.Duration, seedText, faults string) (*chaos
 	}
 	return c, nil
 }
+
+// newRNG is the schedule's random source: a pure function of the seed.
+func newRNG(seed uint64) *mrand.Rand { return mrand.New(mrand.NewPCG(seed, 0x686f73746167656e)) }
 
 func (c *chaos) run(ctx context.Context, keep bool) error {
 	c.say("seed %d (replay: make chaos SEED=%d DURATION=%s); faults: %s", c.seed, c.seed, c.duration, c.kindList())

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -184,4 +185,37 @@ func freePort() (int, error) {
 		return 0, errors.New("free port: not a TCP address")
 	}
 	return addr.Port, nil
+}
+
+// logSize is the agent log's length: a mark for waitLog.
+func (a *agentProc) logSize() int64 {
+	fi, err := os.Stat(a.log)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// waitLog waits up to limit for a line containing text written after mark,
+// and reports when it was seen.
+func (a *agentProc) waitLog(mark int64, text string, limit time.Duration) (time.Time, bool) {
+	deadline := time.Now().Add(limit)
+	for {
+		if f, err := os.Open(a.log); err == nil {
+			_, _ = f.Seek(mark, 0)
+			sc := bufio.NewScanner(f)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), text) {
+					f.Close()
+					return time.Now(), true
+				}
+			}
+			f.Close()
+		}
+		if time.Now().After(deadline) {
+			return time.Now(), false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
