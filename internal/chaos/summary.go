@@ -179,19 +179,20 @@ func (c *chaos) totals() string {
 	byKind := map[string]*stat{}
 	restarted := map[string]*stat{}
 	var all stat
-	counts := map[string]int{}
+	counts, failed := map[string]int{}, map[string]int{}
 	down, unrecovered := 0, 0
 	for _, f := range c.faults {
 		counts[f.Kind]++
 		if f.DownKill != "" {
 			down++
 		}
-		if !f.Recovered {
-			unrecovered++
-			continue
-		}
 		if byKind[f.Kind] == nil {
 			byKind[f.Kind], restarted[f.Kind] = &stat{}, &stat{}
+		}
+		if !f.Recovered {
+			unrecovered++
+			failed[f.Kind]++
+			continue
 		}
 		byKind[f.Kind].add(f.Recovery)
 		all.add(f.Recovery)
@@ -210,6 +211,9 @@ func (c *chaos) totals() string {
 			fmt.Fprintf(&b, "  %-14s %s", k, s)
 			if r := restarted[k.String()]; r.n > 0 {
 				fmt.Fprintf(&b, "   (target restarted: %s)", r)
+			}
+			if n := failed[k.String()]; n > 0 {
+				fmt.Fprintf(&b, "   %d of %d NOT recovered", n, counts[k.String()])
 			}
 			b.WriteString("\n")
 		}
