@@ -72,7 +72,7 @@ func main() {
 	seedFlag := flag.String("seed", "", "seed of the fault schedule (empty: random; printed either way)")
 	faultsFlag := flag.String("faults", "", "comma-separated fault kinds to inject (default all: kill,unhealthy,api-restart,redis-restart,agent-kill)")
 	out := flag.String("out", ".build/chaos", "directory for the compose file, state, logs and summary.txt")
-	keep := flag.Bool("keep", false, "leave the stack, Redis and the agent's state at the end")
+	keep := flag.Bool("keep", false, "leave the stack's containers and the agent's state at the end")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -241,7 +241,9 @@ func (c *chaos) teardown(keep bool) {
 		c.agent.stop()
 	}
 	if keep {
-		c.say("-keep: leaving the stack and redis-server (%s) as they are; state in %s", c.redis.addr(), c.stateDir)
+		// The Podman API service and redis-server end with this process
+		// (Pdeathsig); the containers and the state files stay.
+		c.say("-keep: leaving the stack's containers (podman --root %s) and the state in %s", c.pm.Root, c.stateDir)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
