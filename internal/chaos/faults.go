@@ -122,28 +122,59 @@ func (c *chaos) eligible(name string, now time.Time) bool {
 	return e.failures+1 <= maxFailures-1
 }
 
+// weighted maps a draw onto a service index by the services' weights.
+func (c *chaos) weighted(roll int) int {
+	total := 0
+	for _, name := range c.order {
+		total += c.exp[name].spec.weight
+	}
+	r := roll % total
+	for i, name := range c.order {
+		if r < c.exp[name].spec.weight {
+			return i
+		}
+		r -= c.exp[name].spec.weight
+	}
+	return 0
+}
+
+// why says what keeps a service from taking a fault now.
+func (c *chaos) why(name string, now time.Time) string {
+	e := c.exp[name]
+	if e.unsure(now, 3*time.Second) {
+		return "its failure count is at the stable-window edge"
+	}
+	return fmt.Sprintf("rests at %d failures until its stable window resets it", e.failures)
+}
+
 // choose turns a draw into a fault kind and target, substituting when the
 // drawn target cannot take the fault; ok false skips the slot.
 func (c *chaos) choose(d draw, now time.Time) (kind faultKind, target, note string, ok bool) {
 	kind = c.pickKind(d.kindRoll)
 	switch kind {
 	case faultKill, faultUnhealthy:
-		n := len(c.order)
+		n, first := len(c.order), c.weighted(d.target)
 		for i := range n {
-			name := c.order[(d.target+i)%n]
+			name := c.order[(first+i)%n]
 			if c.eligible(name, now) {
 				if i > 0 {
-					note = fmt.Sprintf("drawn %s not eligible (failure count at the limit or at the stable-window edge)", c.order[d.target%n])
+					note = fmt.Sprintf("drawn %s not eligible: %s", c.order[first], c.why(c.order[first], now))
 				}
 				return kind, name, note, true
 			}
 		}
 		note = "no service could take a " + kind.String()
 	case faultAgent:
-		if !slices.ContainsFunc(c.order, func(n string) bool { return c.exp[n].unsure(now, 2*time.Second) }) {
+		// A fresh agent starts every stable window anew: while a service
+		// rests at its cap waiting for its reset, the agent is left alone.
+		blocked := slices.IndexFunc(c.order, func(n string) bool {
+			e := c.exp[n]
+			return e.unsure(now, 2*time.Second) || (e.settle(now) && e.failures >= maxFailures-1)
+		})
+		if blocked < 0 {
 			return kind, "", "", true
 		}
-		note = "a failure count is at the stable-window edge: no agent kill now"
+		note = "no agent kill while " + c.order[blocked] + " " + c.why(c.order[blocked], now)
 	default:
 		return kind, "", "", true
 	}
@@ -237,6 +268,9 @@ func (c *chaos) inject(ctx context.Context, seq int, d draw) *fault {
 			c.violate("fault #%d agent-kill: %s", seq, why)
 		}
 	}
+	if kind == faultKill || kind == faultUnhealthy {
+		c.checkDetection(ctx, f, kind, now)
+	}
 	c.checkCounts(res.last, fmt.Sprintf("after #%d", seq))
 	c.say("   recovered in %s%s", round(f.Recovery), restartedText(f))
 	c.faults = append(c.faults, f)
@@ -292,3 +326,37 @@ func (c *chaos) agentDown(ctx context.Context, d draw, f *fault) error {
 }
 
 func round(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
+
+// Failure events as the agent words them (the seed's messages).
+const (
+	msgDied      = "Container stopped"
+	msgUnhealthy = "Health check failed"
+)
+
+// checkDetection asks the agent's event history how it noticed the fault:
+// a kill must be seen from the engine's die event ("Container stopped"),
+// not from health checks failing seconds later; a forcing from the checks.
+func (c *chaos) checkDetection(ctx context.Context, f *fault, kind faultKind, at time.Time) {
+	want := msgDied
+	if kind == faultUnhealthy {
+		want = msgUnhealthy
+	}
+	evs, err := events(ctx, 200)
+	if err != nil {
+		c.say("   (event history unavailable: %v)", err)
+		return
+	}
+	for _, ev := range evs {
+		if ev.Data.Name != f.Target || ev.Time.Before(at.Add(-time.Second)) {
+			continue
+		}
+		if ev.Message != msgDied && ev.Message != msgUnhealthy {
+			continue
+		}
+		if ev.Message != want {
+			c.violate("fault #%d %s %s: the agent noticed it as %q, want %q", f.Seq, kind, f.Target, ev.Message, want)
+		}
+		return
+	}
+	c.violate("fault #%d %s %s: no %q event for it in the agent's history", f.Seq, kind, f.Target, want)
+}

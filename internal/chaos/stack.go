@@ -40,17 +40,22 @@ type svcSpec struct {
 	loadTime  string // HEALTHY_AFTER: the "model load" delay
 	deps      []string
 	crashLoop bool // crashes 1 s after every start: must end DISABLED
+	// weight: how often the service is drawn as a kill or forcing target.
+	// Skewed on purpose: the flaky model server reaches its failure cap
+	// early and then rests, so a 10-minute run sees its count reset after
+	// the stable window.
+	weight int
 }
 
 var specs = []svcSpec{
-	{name: "postgres", category: "infrastructure", port: 39101, loadTime: "1s"},
-	{name: "redis", category: "infrastructure", port: 39102, loadTime: "500ms"},
-	{name: "ai-detector", category: "ai", port: 39103, http: true, loadTime: "3s", deps: []string{"postgres"}},
-	{name: "ai-llm", category: "ai", port: 39104, http: true, loadTime: "5s", deps: []string{"postgres", "redis"}},
-	{name: "ai-florence", category: "ai", port: 39105, http: true, loadTime: "2s", deps: []string{"redis"}},
-	{name: "backend", category: "application", port: 39106, http: true, loadTime: "1s",
+	{name: "postgres", category: "infrastructure", port: 39101, loadTime: "1s", weight: 1},
+	{name: "redis", category: "infrastructure", port: 39102, loadTime: "500ms", weight: 1},
+	{name: "ai-detector", category: "ai", port: 39103, http: true, loadTime: "3s", weight: 2, deps: []string{"postgres"}},
+	{name: "ai-llm", category: "ai", port: 39104, http: true, loadTime: "5s", weight: 6, deps: []string{"postgres", "redis"}},
+	{name: "ai-florence", category: "ai", port: 39105, http: true, loadTime: "2s", weight: 2, deps: []string{"redis"}},
+	{name: "backend", category: "application", port: 39106, http: true, loadTime: "1s", weight: 2,
 		deps: []string{"postgres", "redis", "ai-detector", "ai-llm", "ai-florence"}},
-	{name: "frontend", category: "frontend", port: 39107, loadTime: "500ms", deps: []string{"backend"}},
+	{name: "frontend", category: "frontend", port: 39107, loadTime: "500ms", weight: 1, deps: []string{"backend"}},
 	{name: "worker-crashloop", category: "application", loadTime: "0s", deps: []string{"redis"}, crashLoop: true},
 }
 

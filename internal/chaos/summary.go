@@ -19,7 +19,7 @@ func (c *chaos) verdict(ctx context.Context) string {
 	if !res.ok {
 		c.violate("final: stack not converged within %s: %s", 2*convergeLimit, res.why)
 	}
-	c.waitUnambiguous(ctx, 30*time.Second)
+	c.waitUnambiguous(ctx, time.Minute)
 	now := time.Now()
 	ss, err := services(ctx)
 	if err != nil {

@@ -93,20 +93,24 @@ func (c *chaos) stateDiff(ctx context.Context) (string, map[string]record, map[s
 	if err != nil {
 		return "redis: " + err.Error(), files, nil
 	}
-	var bad []string
+	var noFile, noRedis, bad []string
 	for _, sp := range specs {
 		f, inFile := files[sp.name]
 		r, inRedis := reds[sp.name]
 		switch {
-		case !inFile && !inRedis:
-			bad = append(bad, sp.name+": no record in the file store nor in Redis")
 		case !inFile:
-			bad = append(bad, sp.name+": no record in the file store")
+			noFile = append(noFile, sp.name)
 		case !inRedis:
-			bad = append(bad, sp.name+": no record in Redis")
+			noRedis = append(noRedis, sp.name)
 		case f != r:
 			bad = append(bad, fmt.Sprintf("%s: file %s, Redis %s", sp.name, f, r))
 		}
+	}
+	if len(noRedis) > 0 {
+		bad = append([]string{fmt.Sprintf("%d of %d services have no record in Redis (%s)", len(noRedis), len(specs), strings.Join(noRedis, ", "))}, bad...)
+	}
+	if len(noFile) > 0 {
+		bad = append([]string{"no record in the file store: " + strings.Join(noFile, ", ")}, bad...)
 	}
 	return strings.Join(bad, "; "), files, reds
 }
