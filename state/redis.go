@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -97,6 +98,22 @@ func (r *Redis) Ping(ctx context.Context) error {
 		return fmt.Errorf("state: redis ping: %w", err)
 	}
 	return nil
+}
+
+// Identity is the server's run_id, which changes whenever it restarts.
+func (r *Redis) Identity(ctx context.Context) (string, error) {
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
+	info, err := r.client.Info(ctx, "server").Result()
+	if err != nil {
+		return "", fmt.Errorf("state: redis info: %w", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("state: redis info has no run_id")
 }
 
 // Load returns every record in the project's hash. Entries that do not

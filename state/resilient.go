@@ -17,6 +17,9 @@ type Remote interface {
 	Store
 	Publisher
 	Ping(ctx context.Context) error
+	// Identity names the running server instance (Redis's run_id): a new
+	// one means the server restarted and may have lost what it held.
+	Identity(ctx context.Context) (string, error)
 }
 
 // ResilientOptions tunes a Resilient store; the zero value is usable.
@@ -30,6 +33,10 @@ type ResilientOptions struct {
 	// QueueSize bounds the events waiting to be published (default 128);
 	// past it Publish drops.
 	QueueSize int
+	// CheckInterval is how often a remote in use is asked who it is, to
+	// notice a restart that lost its data between two saves (default 5 s;
+	// negative: never).
+	CheckInterval time.Duration
 }
 
 // Resilient writes every change to a local store (the truth) and mirrors it
@@ -61,6 +68,7 @@ type Resilient struct {
 	clock  clock.Clock
 	minB   time.Duration
 	maxB   time.Duration
+	check  time.Duration
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -79,6 +87,8 @@ type Resilient struct {
 	gen        uint64
 	tombstones map[string]struct{}
 	closed     bool
+	// remoteID is the remote's Identity at the last successful sync.
+	remoteID string
 }
 
 // NewResilient tries one sync with remote (bounded by the remote's timeouts)
@@ -101,6 +111,9 @@ func NewResilient(ctx context.Context, local Store, remote Remote, opts Resilien
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 128
 	}
+	if opts.CheckInterval == 0 {
+		opts.CheckInterval = 5 * time.Second
+	}
 	s := &Resilient{
 		local:      local,
 		remote:     remote,
@@ -108,6 +121,7 @@ func NewResilient(ctx context.Context, local Store, remote Remote, opts Resilien
 		clock:      opts.Clock,
 		minB:       opts.MinBackoff,
 		maxB:       opts.MaxBackoff,
+		check:      opts.CheckInterval,
 		kick:       make(chan struct{}, 1),
 		events:     make(chan []byte, opts.QueueSize),
 		tombstones: map[string]struct{}{},
@@ -122,7 +136,42 @@ func NewResilient(ctx context.Context, local Store, remote Remote, opts Resilien
 	s.wg.Add(2)
 	go s.reconnectLoop()
 	go s.publishLoop()
+	if s.check > 0 {
+		s.wg.Add(1)
+		go s.checkLoop()
+	}
 	return s
+}
+
+// checkLoop notices a remote that restarted (a new Identity: an empty Redis
+// answers every call as if nothing happened) or went away between saves,
+// and sends the store through a resync.
+func (s *Resilient) checkLoop() {
+	defer s.wg.Done()
+	for {
+		t := s.clock.NewTimer(s.check)
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		if !s.up.Load() {
+			continue
+		}
+		id, err := s.remote.Identity(s.ctx)
+		if err != nil {
+			s.markDown(err)
+			continue
+		}
+		s.mu.Lock()
+		known := s.remoteID
+		s.mu.Unlock()
+		if id != known && s.up.CompareAndSwap(true, false) {
+			s.log.Warn("redis restarted (new run_id); resyncing the state from the local file", "was", known, "now", id)
+			s.kickReconnect()
+		}
+	}
 }
 
 // Connected reports whether the remote is in use (reachable and in sync).
@@ -294,6 +343,10 @@ func (s *Resilient) sync(ctx context.Context) (pushed, pulled int, err error) {
 		if err := s.remote.Ping(ctx); err != nil {
 			return pushed, pulled, err
 		}
+		id, err := s.remote.Identity(ctx)
+		if err != nil {
+			return pushed, pulled, err
+		}
 		remote, err := s.remote.Load(ctx)
 		if err != nil {
 			return pushed, pulled, err
@@ -325,6 +378,7 @@ func (s *Resilient) sync(ctx context.Context) (pushed, pulled int, err error) {
 			// Every tombstone is now applied or had nothing to delete; a
 			// newer one would have moved gen.
 			clear(s.tombstones)
+			s.remoteID = id
 			s.up.Store(true)
 			s.mu.Unlock()
 			return pushed, pulled, nil

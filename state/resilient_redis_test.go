@@ -150,3 +150,36 @@ func TestResilientPublishReachesSubscriber(t *testing.T) {
 		t.Fatalf("received %q", msg.Payload)
 	}
 }
+
+func TestResilientRealRedisRestartWithoutASaveInBetween(t *testing.T) {
+	root, srv := t.TempDir(), redistest.Start(t)
+	f, err := NewFile(root, "proj", nil, clock.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := NewRedis(srv.URL(), "proj", RedisOptions{Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewResilient(t.Context(), f, rd, ResilientOptions{CheckInterval: 100 * time.Millisecond, MinBackoff: 50 * time.Millisecond})
+	closeAtCleanup(t, s)
+	for _, name := range []string{"api", "db", "web"} {
+		if err := s.Save(t.Context(), Record{Service: name, Enabled: true, RestartCount: 3, UpdatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Stop()
+	srv.Run() // no persistence: it comes back empty, and every call works
+	c := srv.Client(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := c.HLen(t.Context(), ServicesKey("proj")).Result()
+		if err == nil && n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Redis holds %d records 5s after it restarted empty, want the 3 from the file (err %v)", n, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

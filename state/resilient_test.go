@@ -21,6 +21,8 @@ type flakyRemote struct {
 	Memory
 	down  atomic.Bool
 	pings atomic.Int32
+	// run is the server incarnation Identity reports; restart bumps it.
+	run atomic.Int32
 
 	mu   sync.Mutex
 	sent [][]byte
@@ -42,6 +44,25 @@ func (f *flakyRemote) fail() error {
 func (f *flakyRemote) Ping(context.Context) error {
 	f.pings.Add(1)
 	return f.fail()
+}
+
+func (f *flakyRemote) Identity(context.Context) (string, error) {
+	if err := f.fail(); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("run-%d", f.run.Load()), nil
+}
+
+// restart is a Redis crash and restart without persistence: everything it
+// held is gone and it comes back as a new instance.
+func (f *flakyRemote) restart(t *testing.T) {
+	recs, _ := f.Memory.Load(context.Background())
+	for name := range recs {
+		if err := f.Memory.Delete(context.Background(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.run.Add(1)
 }
 
 func (f *flakyRemote) Load(ctx context.Context) (map[string]Record, error) {
@@ -124,6 +145,9 @@ func newRig(t *testing.T, remoteDown bool, opts ResilientOptions) *resilientRig 
 	opts.Logger, opts.Clock = log, rig.clock
 	if opts.MinBackoff == 0 {
 		opts.MinBackoff = time.Second
+	}
+	if opts.CheckInterval == 0 {
+		opts.CheckInterval = -1 // the timing tests count timers; the check has its own test
 	}
 	rig.store = NewResilient(t.Context(), rig.local, rig.remote, opts)
 	closeAtCleanup(t, rig.store)
@@ -362,5 +386,30 @@ func TestResilientClosed(t *testing.T) {
 	}
 	if err := rig.store.Publish(t.Context(), nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("publish after close = %v", err)
+	}
+}
+
+func TestResilientResyncsARemoteThatRestartedEmpty(t *testing.T) {
+	rig := newRig(t, false, ResilientOptions{CheckInterval: 5 * time.Second})
+	rig.save(t, rec("api", time.Minute, 2))
+	rig.save(t, rec("db", time.Minute, 1))
+	// Redis crashes and comes back empty between two saves: every call
+	// would succeed, so only the identity check can tell.
+	rig.remote.restart(t)
+	rig.clock.BlockUntil(1)
+	rig.clock.Advance(5 * time.Second)
+	eventually(t, "the restart noticed", func() bool { return !rig.store.Connected() })
+	rig.clock.BlockUntil(1)
+	rig.clock.Advance(time.Second) // the first reconnect attempt
+	eventually(t, "resynced", func() bool { return rig.store.Connected() })
+	got, err := rig.remote.Memory.Load(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["api"].FailureCount != 2 || got["db"].FailureCount != 1 {
+		t.Fatalf("remote after the resync = %+v, want both records back", got)
+	}
+	if n := rig.logs.count(slog.LevelWarn, "redis restarted"); n != 1 {
+		t.Errorf("restart logged %d times, want once", n)
 	}
 }
