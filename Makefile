@@ -46,7 +46,7 @@ bench: deps build ## benchmarks against the ideal on a private Podman; writes do
 	$(GO) run ./internal/bench -bin $(BIN)/hostagent -out docs/benchmarks.md
 
 .PHONY: test
-test: deps lint unit integration e2e fuzz-short ## everything CI runs: lint, unit, integration, the systemd e2e, short fuzz
+test: deps lint unit integration e2e chaos-short fuzz-short ## everything CI runs: lint, unit, integration, the systemd e2e, a short chaos run, short fuzz
 
 $(BUILD):
 	mkdir -p $@

@@ -610,7 +610,8 @@ func (s *Supervisor) save(ctx context.Context, rec state.Record) {
 func (s *Supervisor) tick() {
 	p := s.Progress()
 	s.mu.Lock()
-	phaseChanged := p.Phase != s.lastPhase
+	// Phase lines tell bring-up's progress; after it, restarts are events.
+	phaseChanged := p.Phase != s.lastPhase && !s.upLogged
 	s.lastPhase = p.Phase
 	logUp := p.Done && !s.upLogged
 	if logUp {
