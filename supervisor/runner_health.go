@@ -1,0 +1,161 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+func (r *runner) startInterval() time.Duration {
+	if si := r.svc.Health.StartInterval; si > 0 {
+		return si
+	}
+	return min(r.s.cfg.StartInterval, r.interval())
+}
+
+func (r *runner) interval() time.Duration {
+	if r.svc.Health.Interval > 0 {
+		return r.svc.Health.Interval
+	}
+	return 30 * time.Second
+}
+
+func (r *runner) startProbe(ctx context.Context) {
+	r.probing = true
+	gen, id := r.gen, r.ctr.ID
+	timeout := r.svc.Health.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	go func() {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		res := safeProbe(pctx, r.probe, id)
+		select {
+		case r.probed <- probeOutcome{gen: gen, res: res}:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// safeProbe turns a panicking prober into a probe error.
+func safeProbe(ctx context.Context, p Prober, id string) (res ProbeResult) {
+	defer func() {
+		if v := recover(); v != nil {
+			res = ProbeResult{Err: fmt.Errorf("probe panicked: %v", v)}
+		}
+	}()
+	return p.Probe(ctx, id)
+}
+
+func (r *runner) handleProbe(ctx context.Context, p probeOutcome) {
+	if p.gen != r.gen || !r.probeDue() {
+		return
+	}
+	now := r.s.clock.Now()
+	r.lastCheck, r.lastCheckAt = p.res, now
+	r.s.metrics.probe(r.svc.Name, p.res)
+	if p.res.Err != nil {
+		// Could not probe: health stays as it was.
+		r.log.Debug("health check could not run", "error", p.res.Err)
+		r.nextProbe = now.Add(r.currentInterval())
+		return
+	}
+	if p.res.Healthy {
+		r.onHealthy(ctx, now)
+	} else {
+		r.onUnhealthy(ctx, now, p.res)
+	}
+	r.nextProbe = now.Add(r.currentInterval())
+}
+
+func (r *runner) currentInterval() time.Duration {
+	if r.st == Starting && !r.everHealthy {
+		return r.startInterval()
+	}
+	return r.interval()
+}
+
+func (r *runner) onHealthy(ctx context.Context, now time.Time) {
+	r.probeFails = 0
+	if r.st == Running {
+		if r.failures > 0 && now.Sub(r.healthySince) >= r.s.cfg.StableWindow {
+			r.failures = 0
+			r.save(ctx)
+			r.publish("")
+		}
+		return
+	}
+	prev := r.st
+	r.st = Running
+	r.healthySince = now
+	r.nextRestart = time.Time{}
+	r.detail = ""
+	if !r.everHealthy {
+		r.everHealthy = true
+		close(r.healthyCh)
+	}
+	msg := MsgHealthy
+	if prev == Unhealthy || r.failures > 0 {
+		msg = MsgRecovered
+		r.log.Info(fmt.Sprintf("Service %s recovered", r.svc.Name))
+	}
+	r.save(ctx)
+	r.publish(msg)
+	if r.cascadeDue {
+		r.cascadeDue = false
+		r.s.cascade(r.svc.Name)
+	}
+}
+
+func (r *runner) onUnhealthy(ctx context.Context, now time.Time, res ProbeResult) {
+	if r.st == Starting && !r.everHealthy && now.Before(r.startedAt.Add(r.svc.Health.StartPeriod)) {
+		// Failures in the start period do not count (compose semantics).
+		return
+	}
+	if r.st == Unhealthy {
+		return
+	}
+	r.probeFails++
+	if r.probeFails < max(r.svc.Health.Retries, 1) {
+		return
+	}
+	r.detail = trimOutput(res.Output)
+	r.log.Warn(fmt.Sprintf("Health check failed for %s", r.svc.Name), "consecutive", r.probeFails, "output", r.detail)
+	r.st = Unhealthy
+	r.fail(ctx, MsgHealthCheckFail)
+}
+
+// fail records one failure and asks the policy what next.
+func (r *runner) fail(ctx context.Context, msg string) {
+	now := r.s.clock.Now()
+	r.failures++
+	r.lastFailure = now
+	r.failedOnce = true
+	r.probeFails = 0
+	r.cascadeDue = false
+	r.s.metrics.failure(r.svc.Name)
+	if !r.enabled || r.stopping {
+		r.save(ctx)
+		r.publish(msg)
+		return
+	}
+	d := r.pol.Decide(r.failures)
+	if d.Action == ActionDisable {
+		r.log.Error(fmt.Sprintf("Service %s exceeded %d failures", r.svc.Name, r.pol.MaxFailures))
+		r.enabled = false
+		r.st = Disabled
+		r.nextRestart = time.Time{}
+		r.disabledWhy = MsgMaxFailures
+		r.save(ctx)
+		r.publish(msg)
+		r.publish(MsgMaxFailures)
+		r.s.pokeAll()
+		return
+	}
+	r.nextRestart = now.Add(d.Delay)
+	r.log.Info(fmt.Sprintf("Service %s in backoff, %.1fs remaining", r.svc.Name, d.Delay.Seconds()), "failure_count", r.failures)
+	r.save(ctx)
+	r.publish(msg)
+	r.s.pokeAll()
+}

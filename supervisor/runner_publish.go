@@ -1,0 +1,112 @@
+package supervisor
+
+import (
+	"context"
+
+	"github.com/hostagent/hostagent/state"
+)
+
+// save persists the facts that must survive an agent restart.
+func (r *runner) save(ctx context.Context) {
+	rec := state.Record{
+		Service:        r.svc.Name,
+		Enabled:        r.enabled,
+		FailureCount:   r.failures,
+		RestartCount:   r.restarts,
+		LastRestartAt:  r.lastRestart,
+		LastFailureAt:  r.lastFailure,
+		NextRestartAt:  r.nextRestart,
+		DisabledReason: r.disabledWhy,
+		LearnedVRAM:    r.vram,
+		ContainerID:    r.ctr.ID,
+		UpdatedAt:      r.s.clock.Now(),
+	}
+	r.s.save(ctx, rec)
+}
+
+// publish updates the shared snapshot and, with a message, emits an event.
+func (r *runner) publish(msg string) {
+	now := r.s.clock.Now()
+	st := ServiceStatus{
+		Name:         r.svc.Name,
+		DisplayName:  r.svc.DisplayName,
+		Category:     r.svc.Category.String(),
+		Status:       r.st,
+		Enabled:      r.enabled,
+		ContainerID:  shortID(r.ctr.ID),
+		Image:        r.svc.Image,
+		FailureCount: r.failures,
+		RestartCount: r.restarts,
+		Phase:        r.svc.Phase,
+		Track:        string(r.svc.Track),
+		GPU:          r.svc.GPU.Required,
+		HealthMethod: string(r.svc.Health.Method),
+		WaitingFor:   append([]string(nil), r.waitingFor...),
+		Detail:       r.detail,
+		LastCheckOK:  r.lastCheck.Healthy && r.lastCheck.Err == nil,
+		LearnedVRAM:  r.vram,
+	}
+	if !r.enabled && r.disabledWhy != "" && st.Detail == "" {
+		st.Detail = r.disabledWhy
+	}
+	for _, p := range r.svc.Ports {
+		if p.HostPort > 0 {
+			st.Port = p.HostPort
+			break
+		}
+	}
+	if !r.lastRestart.IsZero() {
+		t := r.lastRestart
+		st.LastRestartAt = &t
+	}
+	if !r.nextRestart.IsZero() {
+		t := r.nextRestart
+		st.NextRestartAt = &t
+	}
+	if !r.lastCheckAt.IsZero() {
+		t := r.lastCheckAt
+		st.LastCheckAt = &t
+		st.LastCheckMS = float64(r.lastCheck.Latency.Microseconds()) / 1000
+	}
+	if (r.st == Running || r.st == Starting) && !r.startedAt.IsZero() {
+		t := r.startedAt
+		st.StartedAt = &t
+		st.UptimeSeconds = int64(now.Sub(r.startedAt).Seconds())
+	}
+	view := depView{
+		status:    r.st,
+		started:   r.ctr.Running || (r.launched && r.st != NotFound && r.st != Stopped),
+		completed: r.launched && r.ctr.ID != "" && !r.ctr.Running && r.ctr.ExitCode == 0 && !r.ctr.FinishedAt.IsZero(),
+		failed:    r.failedOnce,
+		enabled:   r.enabled,
+		begun:     r.launched || r.acting,
+	}
+	r.s.update(st, view, msg)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func trimOutput(s string) string {
+	const maxLen = 200
+	if len(s) > maxLen {
+		return s[:maxLen] + "..."
+	}
+	return s
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

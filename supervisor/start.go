@@ -1,0 +1,170 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hostagent/hostagent/compose"
+	"github.com/hostagent/hostagent/gpu"
+)
+
+// act performs a start or restart: the GPU gate for GPU services, then a
+// start slot, then the engine calls.
+func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedService, kind actionKind, ctr Container, ticket *gpu.Ticket) actionResult {
+	res := actionResult{kind: kind, ctr: ctr}
+	stack, _ := s.current()
+	if ticket != nil {
+		slot, err := ticket.Wait(ctx)
+		if err != nil {
+			res.err = fmt.Errorf("gpu gate: %w", err)
+			return res
+		}
+		res.slot = slot
+	}
+	release, err := s.starts.acquire(ctx, int64(svc.RemainingPath/time.Millisecond))
+	if err != nil {
+		res.err = err
+		return res
+	}
+	defer release()
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.StopTimeout+60*time.Second)
+	defer cancel()
+	// Stop even a container known dead: after a fast exit signal the engine
+	// may not have noticed yet, and the stop makes it catch up.
+	if kind != actStart && ctr.ID != "" {
+		if err := s.engine.Stop(cctx, ctr.ID, s.cfg.StopTimeout); err != nil && ctr.Running {
+			s.log.Warn("stop before restart failed", "service", svc.Name, "error", err)
+		}
+	}
+	if kind == actRecreate && ctr.ID != "" {
+		if err := s.engine.Remove(cctx, ctr.ID); err != nil {
+			res.err = fmt.Errorf("removing the outdated container of %s: %w", svc.Name, err)
+			return res
+		}
+		ctr = Container{}
+	}
+	if ctr.ID != "" {
+		err = s.engine.Start(cctx, ctr.ID)
+		if err != nil && isGone(ctx, s.engine, ctr.ID) {
+			ctr = Container{}
+		} else if err != nil {
+			res.err = fmt.Errorf("starting %s: %w", svc.Name, err)
+			return res
+		}
+	}
+	if ctr.ID == "" {
+		created, err := s.engine.Create(cctx, stack, svc.Service)
+		if err != nil {
+			res.err = fmt.Errorf("creating %s: %w", svc.Name, err)
+			return res
+		}
+		res.ctr = created
+		r.s.bindContainer(r, "", created.ID)
+		if err := s.engine.Start(cctx, created.ID); err != nil {
+			res.err = fmt.Errorf("starting %s: %w", svc.Name, err)
+			return res
+		}
+		ctr = created
+	}
+	if res.slot != nil {
+		res.slot.Track(ctr.ID)
+	}
+	c, err := s.engine.Inspect(cctx, ctr.ID)
+	if err != nil {
+		c = ctr
+		c.Running = true
+	}
+	res.ctr = c
+	return res
+}
+
+func isGone(ctx context.Context, e Engine, id string) bool {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := e.Inspect(ictx, id)
+	return err != nil
+}
+
+// gpuPriority puts first the GPU services that gate others through hard
+// dependencies (the backend's), then the rest; longer remaining paths first
+// within each group. Lower goes first.
+func gpuPriority(svc *compose.PlannedService) int {
+	p := -int(svc.RemainingPath / time.Millisecond)
+	if len(svc.Dependents) == 0 {
+		p += 1 << 40
+	}
+	return p
+}
+
+// dependenciesMet reports whether everything svc waits for is satisfied,
+// and otherwise what it still waits for. Soft and implicit waits are
+// satisfied as well by a dependency that failed or is disabled: they order
+// the start but never block it.
+func (s *Supervisor) dependenciesMet(svc *compose.PlannedService) (bool, []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var waiting []string
+	for _, d := range svc.Waits {
+		v := s.views[d.Service]
+		var met bool
+		switch d.Condition {
+		case compose.ConditionStarted:
+			met = v.started
+		case compose.ConditionCompleted:
+			met = v.completed
+		default:
+			met = v.status == Running
+		}
+		if met {
+			continue
+		}
+		soft := d.Implicit || !d.Required
+		if soft && (v.failed || !v.enabled) {
+			continue
+		}
+		why := fmt.Sprintf("%s (%s)", d.Service, condWord(d.Condition))
+		if !v.enabled {
+			why = fmt.Sprintf("%s (disabled)", d.Service)
+		}
+		waiting = append(waiting, why)
+	}
+	return len(waiting) == 0, waiting
+}
+
+// gpuAhead names a GPU service more critical than svc that could start now
+// but has not begun: svc must let it take the GPU lane first, or whichever
+// runner happened to wake first would win.
+func (s *Supervisor) gpuAhead(svc *compose.PlannedService) string {
+	if !svc.GPU.Required || s.gate == nil {
+		return ""
+	}
+	_, plan := s.current()
+	mine := gpuPriority(svc)
+	for i := range plan.Services {
+		o := &plan.Services[i]
+		if o.Name == svc.Name || !o.GPU.Required || gpuPriority(o) >= mine {
+			continue
+		}
+		s.mu.Lock()
+		v := s.views[o.Name]
+		s.mu.Unlock()
+		if v.begun || !v.enabled {
+			continue
+		}
+		if ok, _ := s.dependenciesMet(o); ok {
+			return o.Name
+		}
+	}
+	return ""
+}
+
+func condWord(c compose.Condition) string {
+	switch c {
+	case compose.ConditionStarted:
+		return "started"
+	case compose.ConditionCompleted:
+		return "completed"
+	}
+	return "healthy"
+}
