@@ -153,17 +153,17 @@ func run(ctx context.Context, bin string, keep bool) error {
 	}
 
 	say("self-heal: podman kill %s-%s-1", project, victim)
+	killed := time.Now()
 	if out, err := pm.Podman(ctx, "kill", project+"-"+victim+"-1"); err != nil {
 		return fmt.Errorf("podman kill: %v: %s", err, out)
 	}
-	killed := time.Now()
 	if err := waitFor(ctx, exited, 10*time.Second, victim+" detected as down", func(ss []service) bool {
 		s, ok := find(ss, victim)
 		return ok && s.Status != "running"
 	}); err != nil {
 		return err
 	}
-	say("detected in %d ms", time.Since(killed).Milliseconds())
+	say("detected within %d ms of the kill command (the agent watches each container's main process)", time.Since(killed).Milliseconds())
 	if err := waitFor(ctx, exited, 60*time.Second, victim+" restarted and healthy", func(ss []service) bool {
 		s, ok := find(ss, victim)
 		return ok && s.Status == "running" && s.RestartCount == 1
