@@ -4,13 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/hostagent/hostagent/internal/loadgen"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hostagent/hostagent/internal/loadgen"
 
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/supervisor"

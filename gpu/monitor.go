@@ -2,9 +2,10 @@ package gpu
 
 import (
 	"context"
-	"github.com/hostagent/hostagent/internal/cgroup"
 	"log/slog"
 	"sync"
+
+	"github.com/hostagent/hostagent/internal/cgroup"
 )
 
 // Driver is the part of NVML the monitor reads. NewNVML returns the real one;

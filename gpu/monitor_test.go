@@ -2,10 +2,11 @@ package gpu
 
 import (
 	"errors"
-	"github.com/hostagent/hostagent/internal/cgroup/cgrouptest"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/hostagent/hostagent/internal/cgroup/cgrouptest"
 )
 
 // fakeDriver is a Driver whose answers tests set.

@@ -1,11 +1,12 @@
 package state
 
 import (
-	"github.com/hostagent/hostagent/internal/redistest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hostagent/hostagent/internal/redistest"
 
 	"github.com/hostagent/hostagent/internal/clock"
 )

@@ -1,12 +1,13 @@
 package state
 
 import (
-	"github.com/hostagent/hostagent/internal/redistest"
 	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hostagent/hostagent/internal/redistest"
 )
 
 func redisBackend(t *testing.T) opener {

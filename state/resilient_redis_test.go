@@ -2,10 +2,11 @@ package state
 
 import (
 	"errors"
-	"github.com/hostagent/hostagent/internal/redistest"
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/hostagent/hostagent/internal/redistest"
 
 	"github.com/hostagent/hostagent/internal/clock"
 )

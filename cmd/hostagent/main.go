@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
 )
 
@@ -123,6 +122,3 @@ func cmdVersion(_ context.Context, env *environment, args []string) error {
 	fmt.Fprintf(env.stdout, "hostagent %s\n", version)
 	return nil
 }
-
-// joinLines indents a multi-line message for the terminal.
-func joinLines(lines []string) string { return strings.Join(lines, "\n") }

@@ -2,9 +2,10 @@ package cgroup
 
 import (
 	"errors"
-	"github.com/hostagent/hostagent/internal/cgroup/cgrouptest"
 	"io/fs"
 	"testing"
+
+	"github.com/hostagent/hostagent/internal/cgroup/cgrouptest"
 )
 
 const (
