@@ -4,7 +4,7 @@
 # `apt-get update` runs once.
 set -euo pipefail
 
-packages=(podman runc netavark aardvark-dns busybox-static redis-server debootstrap wrk rpm
+packages=(podman runc netavark aardvark-dns iptables busybox-static redis-server debootstrap wrk rpm
   iproute2 curl ca-certificates procps psmisc git make gcc)
 
 missing=()
