@@ -29,7 +29,11 @@ type Options struct {
 	// ProjectName overrides the name (default: the name: key, else the
 	// first file's directory).
 	ProjectName string
-	// EnvFiles replace the default .env beside the first file.
+	// ProjectDirectory is compose's --project-directory: where relative
+	// paths, `.env` and the default project name resolve. Empty means the
+	// first file's directory.
+	ProjectDirectory string
+	// EnvFiles replace the default .env in the project directory.
 	EnvFiles []string
 	// Profiles to enable; empty means COMPOSE_PROFILES from the environment.
 	Profiles []string
@@ -141,8 +145,12 @@ func projectOptions(opts Options, extraEnv map[string]string, fns ...cli.Project
 	if env == nil {
 		env = os.Environ()
 	}
+	dir := opts.ProjectDirectory
+	if dir == "" {
+		dir = filepath.Dir(opts.Files[0])
+	}
 	all := []cli.ProjectOptionsFn{
-		cli.WithWorkingDirectory(filepath.Dir(opts.Files[0])),
+		cli.WithWorkingDirectory(dir),
 		cli.WithEnv(env),
 		cli.WithEnvFiles(opts.EnvFiles...),
 		cli.WithDotEnv,

@@ -15,6 +15,7 @@ import (
 // environment > config file > defaults.
 type config struct {
 	ComposeFiles        []string      `yaml:"compose_files"`
+	ProjectDirectory    string        `yaml:"project_directory"`
 	ProjectName         string        `yaml:"project_name"`
 	Profiles            []string      `yaml:"profiles"`
 	EnvFiles            []string      `yaml:"env_files"`
@@ -55,6 +56,7 @@ func defaults() config {
 // file override the defaults; durations may be seconds or "30s".
 type fileConfig struct {
 	ComposeFiles        []string `yaml:"compose_files"`
+	ProjectDirectory    *string  `yaml:"project_directory"`
 	ProjectName         *string  `yaml:"project_name"`
 	Profiles            []string `yaml:"profiles"`
 	EnvFiles            []string `yaml:"env_files"`
@@ -108,7 +110,7 @@ func (c *config) applyFile(path string, mustExist bool) error {
 	setList(&c.Profiles, f.Profiles)
 	setList(&c.EnvFiles, f.EnvFiles)
 	for dst, src := range map[*string]*string{
-		&c.ProjectName: f.ProjectName, &c.DockerHost: f.DockerHost, &c.StateDir: f.StateDir,
+		&c.ProjectName: f.ProjectName, &c.ProjectDirectory: f.ProjectDirectory, &c.DockerHost: f.DockerHost, &c.StateDir: f.StateDir,
 		&c.RedisURL: f.RedisURL, &c.APIAddr: f.APIAddr, &c.APISocket: f.APISocket,
 		&c.TokenFile: f.TokenFile, &c.LogLevel: f.LogLevel,
 	} {
@@ -137,14 +139,15 @@ func (c *config) applyFile(path string, mustExist bool) error {
 
 func (c *config) applyEnv(getenv func(string) string) error {
 	str := map[string]*string{
-		"ORCHESTRATOR_PROJECT_NAME": &c.ProjectName,
-		"ORCHESTRATOR_DOCKER_HOST":  &c.DockerHost,
-		"ORCHESTRATOR_STATE_DIR":    &c.StateDir,
-		"ORCHESTRATOR_REDIS_URL":    &c.RedisURL,
-		"ORCHESTRATOR_API_ADDR":     &c.APIAddr,
-		"ORCHESTRATOR_API_SOCKET":   &c.APISocket,
-		"ORCHESTRATOR_TOKEN_FILE":   &c.TokenFile,
-		"ORCHESTRATOR_LOG_LEVEL":    &c.LogLevel,
+		"ORCHESTRATOR_PROJECT_NAME":      &c.ProjectName,
+		"ORCHESTRATOR_PROJECT_DIRECTORY": &c.ProjectDirectory,
+		"ORCHESTRATOR_DOCKER_HOST":       &c.DockerHost,
+		"ORCHESTRATOR_STATE_DIR":         &c.StateDir,
+		"ORCHESTRATOR_REDIS_URL":         &c.RedisURL,
+		"ORCHESTRATOR_API_ADDR":          &c.APIAddr,
+		"ORCHESTRATOR_API_SOCKET":        &c.APISocket,
+		"ORCHESTRATOR_TOKEN_FILE":        &c.TokenFile,
+		"ORCHESTRATOR_LOG_LEVEL":         &c.LogLevel,
 	}
 	for k, dst := range str {
 		if v, ok := lookup(getenv, k); ok {

@@ -56,7 +56,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 // stackFlags are the compose flags shared by plan, validate, run and down.
 type stackFlags struct {
 	files, profiles, envFiles listFlag
-	project                   string
+	project, projectDir       string
 }
 
 func (s *stackFlags) register(fs *flag.FlagSet) {
@@ -64,6 +64,7 @@ func (s *stackFlags) register(fs *flag.FlagSet) {
 	fs.Var(&s.files, "file", "same as -f")
 	fs.StringVar(&s.project, "p", "", "project `NAME` (default: the file's name: key, else its directory)")
 	fs.StringVar(&s.project, "project-name", "", "same as -p")
+	fs.StringVar(&s.projectDir, "project-directory", "", "`DIR` where relative paths, .env and the default project name resolve (default: the first file's directory)")
 	fs.Var(&s.profiles, "profile", "enable a compose `PROFILE` (repeatable; default COMPOSE_PROFILES)")
 	fs.Var(&s.envFiles, "env-file", "read variables from `FILE` instead of .env beside the compose file (repeatable)")
 }
@@ -75,6 +76,9 @@ func (s *stackFlags) apply(c *config) {
 	}
 	if s.project != "" {
 		c.ProjectName = s.project
+	}
+	if s.projectDir != "" {
+		c.ProjectDirectory = s.projectDir
 	}
 	if len(s.profiles) > 0 {
 		c.Profiles = s.profiles
