@@ -42,7 +42,7 @@ left running.`, env)
 	}
 	cfg, err := loadConfig(env.getenv)
 	if err != nil {
-		return err
+		return &exitError{code: exitConfig, err: err}
 	}
 	sf.apply(&cfg)
 	log := logging.New(cfg.LogLevel, env.stderr)
@@ -57,7 +57,9 @@ left running.`, env)
 	}
 	stack, plan, err := loadStack(ctx, cfg)
 	if err != nil {
-		return err
+		// Restarting cannot fix the file: a distinct status that the unit's
+		// RestartPreventExitStatus= does not retry.
+		return &exitError{code: exitConfig, err: err}
 	}
 	for _, w := range plan.Warnings {
 		log.Warn(w)

@@ -20,6 +20,11 @@ if [ ! -e "$token" ]; then
   chmod 0600 "$token"
 fi
 
+# The env file holds the stack's variables (passwords, a Redis URL): root
+# only, also when an upgrade keeps an older, looser file.
+[ -f /etc/hostagent/hostagent.env ] && chmod go-rwx /etc/hostagent/hostagent.env
+[ -f /etc/hostagent/config.yaml ] && chmod o-rwx /etc/hostagent/config.yaml
+
 if [ -d /run/systemd/system ]; then
   systemctl daemon-reload || true
   if [ "$upgrade" = 1 ]; then
