@@ -61,7 +61,13 @@ type stackFlags struct {
 
 func (s *stackFlags) register(fs *flag.FlagSet) {
 	fs.Var(&s.files, "f", "compose `FILE` (repeatable; later files override earlier ones)")
-	fs.Var(&s.files, "file", "same as -f")
+	s.registerLong(fs)
+}
+
+// registerLong leaves -f free for the command (logs -f follows, as in
+// compose); the file is then given with --file.
+func (s *stackFlags) registerLong(fs *flag.FlagSet) {
+	fs.Var(&s.files, "file", "compose `FILE` (repeatable; later files override earlier ones)")
 	fs.StringVar(&s.project, "p", "", "project `NAME` (default: the file's name: key, else its directory)")
 	fs.StringVar(&s.project, "project-name", "", "same as -p")
 	fs.StringVar(&s.projectDir, "project-directory", "", "`DIR` where relative paths, .env and the default project name resolve (default: the first file's directory)")
