@@ -302,13 +302,6 @@ func loadProject(ctx context.Context, opts Options, extra map[string]string) (*t
 }
 
 // describe prefixes compose-go errors with the file unless they name it.
-func describe(file string, err error) error {
-	var mv *MissingVariablesError
-	if errors.As(err, &mv) || strings.Contains(err.Error(), file) {
-		return err
-	}
-	return fmt.Errorf("%s: %w", file, err)
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
