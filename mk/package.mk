@@ -4,6 +4,8 @@ NFPM := $(BUILD)/tools/nfpm
 DIST ?= $(CURDIR)/dist
 # The binary the packages ship; e2e-infra points it at the placeholder.
 PKG_BIN ?= $(BUILD)/pkg/hostagent
+# Shipped binaries are position-independent and stripped, as Debian wants.
+PKG_LDFLAGS = $(LDFLAGS) -s -w
 # Package versions must start with a digit: v1.2.3 -> 1.2.3; a bare commit
 # hash from `git describe --always` -> 0.0.0~git<hash> (sorts before 0.0.0).
 PKG_VERSION ?= $(shell echo '$(VERSION)' | sed -E 's/^v([0-9])/\1/; /^[0-9]/!s/^/0.0.0~git/')
@@ -13,7 +15,7 @@ $(NFPM): | $(BUILD)
 
 .PHONY: package
 package: $(NFPM) ## build dist/hostagent_<version>_amd64.deb and .rpm (VERSION=... to set it)
-	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/pkg/hostagent ./cmd/hostagent
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=pie -ldflags '$(PKG_LDFLAGS)' -o $(BUILD)/pkg/hostagent ./cmd/hostagent
 	$(MAKE) --no-print-directory package-only PKG_BIN=$(BUILD)/pkg/hostagent
 
 # package-only wraps PKG_BIN as it is, without building it.
