@@ -112,6 +112,8 @@ type Client struct {
 	conn    atomic.Int32
 	podman  atomic.Bool
 	adopted adoptions
+	// libpod creates containers with CDI devices on Podman (libpod.go).
+	libpod libpodCreator
 
 	mu      sync.Mutex
 	version string // engine name and version, for logs and status
@@ -131,7 +133,9 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine client for %s: %w", opts.Host, err)
 	}
-	return newClient(cli, opts), nil
+	c := newClient(cli, opts)
+	c.libpod = newLibpodHTTP(cli.HTTPClient(), opts.Host)
+	return c, nil
 }
 
 func newClient(a api, opts Options) *Client {

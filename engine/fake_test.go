@@ -29,6 +29,25 @@ type fakeAPI struct {
 	netsMade  []network.CreateOptions
 	volsMade  []volume.CreateOptions
 	missing   bool // networks and volumes do not exist yet
+	docker    bool // identify as Docker Engine instead of Podman
+	createErr error
+}
+
+// fakeLibpod records libpod creates.
+type fakeLibpod struct {
+	mu    sync.Mutex
+	specs []*libpodSpec
+	err   error
+}
+
+func (f *fakeLibpod) createLibpod(ctx context.Context, s *libpodSpec) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return "", f.err
+	}
+	f.specs = append(f.specs, s)
+	return "id-" + s.Name, nil
 }
 
 type fakeSub struct {
@@ -58,6 +77,9 @@ func (f *fakeAPI) Ping(ctx context.Context) (types.Ping, error) {
 }
 
 func (f *fakeAPI) ServerVersion(ctx context.Context) (types.Version, error) {
+	if f.docker {
+		return types.Version{Version: "28.0.0"}, nil
+	}
 	return types.Version{Version: "4.3.1", Components: []types.ComponentVersion{{Name: "Podman Engine", Version: "4.3.1"}}}, nil
 }
 func (f *fakeAPI) NegotiateAPIVersionPing(types.Ping) {}
@@ -73,6 +95,9 @@ func (f *fakeAPI) ContainerInspect(ctx context.Context, id string) (container.In
 func (f *fakeAPI) ContainerCreate(ctx context.Context, config *container.Config, host *container.HostConfig, net *network.NetworkingConfig, platform *ocispec.Platform, name string) (container.CreateResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.createErr != nil {
+		return container.CreateResponse{}, f.createErr
+	}
 	f.created = append(f.created, fakeCreate{name, config, host, net})
 	return container.CreateResponse{ID: "id-" + name}, nil
 }

@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v4"
+)
+
+// cdiSpecDirs are where Podman 4 (and the CDI library) read CDI specs;
+// a variable so that tests can point elsewhere.
+var cdiSpecDirs = []string{"/etc/cdi", "/var/run/cdi"}
+
+// cdiFix is the one command that makes NVIDIA GPUs known to CDI.
+const cdiFix = "nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
+
+// gpuUnavailable is the condition for a GPU the host cannot give: it
+// names the service, the devices and the fix.
+func gpuUnavailable(service string, names []string, why string) error {
+	return fmt.Errorf("service %s asks for %s but %s; on an NVIDIA host run `%s` (NVIDIA Container Toolkit): %w",
+		service, strings.Join(names, ", "), why, cdiFix, ErrGPUUnavailable)
+}
+
+// checkCDI reports the requested CDI device names that no spec under dirs
+// defines, as ErrGPUUnavailable. Specs that do not parse are skipped, as
+// the CDI registry skips them.
+func checkCDI(service string, names []string, dirs []string) error {
+	known := map[string]bool{}
+	for _, dir := range dirs {
+		for _, pat := range []string{"*.yaml", "*.yml", "*.json"} {
+			files, _ := filepath.Glob(filepath.Join(dir, pat))
+			for _, f := range files {
+				for _, n := range cdiSpecDevices(f) {
+					known[n] = true
+				}
+			}
+		}
+	}
+	var missing []string
+	for _, n := range names {
+		if !known[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	why := "no CDI spec in " + strings.Join(dirs, " or ") + " defines it"
+	if len(known) > 0 {
+		why += " (defined: " + strings.Join(slices.Sorted(maps.Keys(known)), ", ") + ")"
+	}
+	return gpuUnavailable(service, missing, why)
+}
+
+// cdiSpecDevices lists the qualified device names (kind=name) one spec
+// file defines. JSON specs parse as YAML.
+func cdiSpecDevices(path string) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var spec struct {
+		Kind    string `yaml:"kind"`
+		Devices []struct {
+			Name string `yaml:"name"`
+		} `yaml:"devices"`
+	}
+	if yaml.Unmarshal(data, &spec) != nil || spec.Kind == "" {
+		return nil
+	}
+	out := make([]string, 0, len(spec.Devices))
+	for _, d := range spec.Devices {
+		out = append(out, spec.Kind+"="+d.Name)
+	}
+	return out
+}
+
+// gpuCreateError turns an engine's refusal to attach a GPU into the
+// ErrGPUUnavailable condition; other errors pass unchanged. Podman says
+// "unresolvable CDI devices"; Docker without the NVIDIA runtime says
+// `could not select device driver "nvidia"` (or "cdi").
+func gpuCreateError(service string, names []string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "unresolvable CDI devices"),
+		strings.Contains(msg, "could not select device driver"):
+		if len(names) == 0 {
+			names = []string{"a GPU"}
+		}
+		return fmt.Errorf("%w (engine: %s)", gpuUnavailable(service, names, "the engine cannot attach it"), msg)
+	}
+	return err
+}
