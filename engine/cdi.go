@@ -19,10 +19,10 @@ var cdiSpecDirs = []string{"/etc/cdi", "/var/run/cdi"}
 const cdiFix = "nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
 
 // gpuUnavailable is the condition for a GPU the host cannot give: it
-// names the service, the devices and the fix.
-func gpuUnavailable(service string, names []string, why string) error {
-	return fmt.Errorf("service %s asks for %s but %s; on an NVIDIA host run `%s` (NVIDIA Container Toolkit): %w",
-		service, strings.Join(names, ", "), why, cdiFix, ErrGPUUnavailable)
+// names who asked (service X, container Y), the devices and the fix.
+func gpuUnavailable(who string, names []string, why string) error {
+	return fmt.Errorf("%s asks for %s but %s; on an NVIDIA host run `%s` (NVIDIA Container Toolkit): %w",
+		who, strings.Join(names, ", "), why, cdiFix, ErrGPUUnavailable)
 }
 
 // checkCDI reports the requested CDI device names that no spec under dirs
@@ -53,7 +53,7 @@ func checkCDI(service string, names []string, dirs []string) error {
 	if len(known) > 0 {
 		why += " (defined: " + strings.Join(slices.Sorted(maps.Keys(known)), ", ") + ")"
 	}
-	return gpuUnavailable(service, missing, why)
+	return gpuUnavailable("service "+service, missing, why)
 }
 
 // cdiSpecDevices lists the qualified device names (kind=name) one spec
@@ -79,11 +79,13 @@ func cdiSpecDevices(path string) []string {
 	return out
 }
 
-// gpuCreateError turns an engine's refusal to attach a GPU into the
+// gpuEngineError turns an engine's refusal to attach a GPU into the
 // ErrGPUUnavailable condition; other errors pass unchanged. Podman says
-// "unresolvable CDI devices"; Docker without the NVIDIA runtime says
-// `could not select device driver "nvidia"` (or "cdi").
-func gpuCreateError(service string, names []string, err error) error {
+// "unresolvable CDI devices" (at start: libpod injects CDI devices when
+// it makes the runtime spec); Docker without the NVIDIA runtime says
+// `could not select device driver "nvidia"` (or "cdi"). who is "service
+// X" or "container Y".
+func gpuEngineError(who string, names []string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -94,7 +96,7 @@ func gpuCreateError(service string, names []string, err error) error {
 		if len(names) == 0 {
 			names = []string{"a GPU"}
 		}
-		return fmt.Errorf("%w (engine: %s)", gpuUnavailable(service, names, "the engine cannot attach it"), msg)
+		return fmt.Errorf("%w (engine: %s)", gpuUnavailable(who, names, "the engine cannot attach it"), msg)
 	}
 	return err
 }

@@ -62,7 +62,7 @@ func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) 
 		id, err = c.createCompat(ctx, sp)
 	}
 	if err != nil {
-		return "", fmt.Errorf("create %s: %w", service, gpuCreateError(service, sp.cdi, err))
+		return "", fmt.Errorf("create %s: %w", service, gpuEngineError("service "+service, sp.cdi, err))
 	}
 	c.log.Info("Container created", "service", service, "container", sp.name, "id", id.Short(), "image", sp.config.Image)
 	return id, nil

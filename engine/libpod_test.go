@@ -192,7 +192,7 @@ func TestGPUCreateErrorMapping(t *testing.T) {
 		{"libpod create: no such image (HTTP 404)", false},
 	}
 	for _, tc := range cases {
-		err := gpuCreateError("ai-llm", []string{"nvidia.com/gpu=0"}, errors.New(tc.engine))
+		err := gpuEngineError("service ai-llm", []string{"nvidia.com/gpu=0"}, errors.New(tc.engine))
 		if errors.Is(err, ErrGPUUnavailable) != tc.gpu {
 			t.Errorf("%s: ErrGPUUnavailable %v, want %v", tc.engine, errors.Is(err, ErrGPUUnavailable), tc.gpu)
 			continue
@@ -233,7 +233,7 @@ func TestLibpodHTTP(t *testing.T) {
 	}
 	status, answer = http.StatusInternalServerError, `{"cause":"unresolvable CDI devices","message":"setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=0","response":500}`
 	_, err = l.createLibpod(t.Context(), &libpodSpec{Name: "n", Image: "i"})
-	if err = gpuCreateError("ai-llm", []string{"nvidia.com/gpu=0"}, classify(t.Context(), "create", err)); !errors.Is(err, ErrGPUUnavailable) {
+	if err = gpuEngineError("service ai-llm", []string{"nvidia.com/gpu=0"}, classify(t.Context(), "create", err)); !errors.Is(err, ErrGPUUnavailable) {
 		t.Errorf("500 CDI: %v", err)
 	}
 	status, answer = http.StatusInternalServerError, `{"cause":"x","message":"the container name \"n\" is already in use","response":500}`
