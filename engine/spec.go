@@ -22,6 +22,10 @@ type spec struct {
 	name   string
 	config *container.Config
 	host   *container.HostConfig
+	// cdi are CDI device names to attach (Podman only; Docker gets device
+	// requests in host.DeviceRequests). Set, they make Create use the
+	// libpod endpoint: Podman's compat API cannot attach them.
+	cdi []string
 	// networks in attach order; the first is given at create time, the
 	// rest are connected afterwards (API 1.41 takes one at create).
 	networks []netAttach
@@ -29,10 +33,6 @@ type spec struct {
 	volumes []string
 	// bindDirs are host paths of bind mounts that compose would create.
 	bindDirs []string
-	// cdi are CDI device names to attach (Podman only; Docker gets device
-	// requests in host.DeviceRequests). Set, they make Create use the
-	// libpod endpoint: Podman's compat API cannot attach them.
-	cdi []string
 }
 
 type netAttach struct {
@@ -51,9 +51,9 @@ func ContainerName(project string, svc compose.Service) string {
 }
 
 // buildSpec translates a compose service into container create options,
-// the way docker compose does. podman: ask for GPUs as CDI devices
-// (sp.cdi) instead of Docker's device requests.
-func buildSpec(st *compose.Stack, svc compose.Service, podman bool) (spec, error) {
+// the way docker compose does. gpuCDI: ask for GPUs as CDI devices
+// (Podman) instead of Docker's nvidia device requests.
+func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error) {
 	cfg := svc.Config
 	image := svc.Image
 	if image == "" {
@@ -137,7 +137,7 @@ func buildSpec(st *compose.Stack, svc compose.Service, podman bool) (spec, error
 		hc.LogConfig = container.LogConfig{Type: cfg.Logging.Driver, Config: cfg.Logging.Options}
 	}
 	resources(cfg, &hc.Resources)
-	sp.gpus(cfg, &hc.Resources, podman)
+	sp.gpus(cfg, &hc.Resources, gpuCDI)
 
 	if err := sp.mounts(st, svc, hc); err != nil {
 		return spec{}, err
