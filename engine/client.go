@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,20 +134,24 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine client for %s: %w", opts.Host, err)
 	}
-	c := newClient(cli, opts)
-	c.libpod = newLibpodHTTP(cli.HTTPClient(), opts.Host)
-	return c, nil
+	return newClient(cli, opts), nil
 }
 
 func newClient(a api, opts Options) *Client {
 	opts.setDefaults()
-	return &Client{
+	c := &Client{
 		api:   a,
 		opts:  opts,
 		log:   opts.Logger.With("component", "engine"),
 		clock: opts.Clock,
 		local: strings.HasPrefix(opts.Host, "unix://"),
 	}
+	// The Docker client's transport reaches the libpod API on the same
+	// socket (libpod.go); fakes have none.
+	if h, ok := a.(interface{ HTTPClient() *http.Client }); ok {
+		c.libpod = newLibpodHTTP(h.HTTPClient(), opts.Host)
+	}
+	return c
 }
 
 // Host is the engine address the client talks to.

@@ -17,6 +17,8 @@ import (
 // calls a test sets up answer; the others fail loudly.
 type fakeAPI struct {
 	mu sync.Mutex
+	// createErr, when set, is ContainerCreate's answer.
+	createErr error
 	// pingErr, when set, is returned by Ping (then cleared if pingOnce).
 	pingErrs []error
 	pings    int
@@ -29,25 +31,6 @@ type fakeAPI struct {
 	netsMade  []network.CreateOptions
 	volsMade  []volume.CreateOptions
 	missing   bool // networks and volumes do not exist yet
-	docker    bool // identify as Docker Engine instead of Podman
-	createErr error
-}
-
-// fakeLibpod records libpod creates.
-type fakeLibpod struct {
-	mu    sync.Mutex
-	specs []*libpodSpec
-	err   error
-}
-
-func (f *fakeLibpod) createLibpod(ctx context.Context, s *libpodSpec) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return "", f.err
-	}
-	f.specs = append(f.specs, s)
-	return "id-" + s.Name, nil
 }
 
 type fakeSub struct {
@@ -77,9 +60,6 @@ func (f *fakeAPI) Ping(ctx context.Context) (types.Ping, error) {
 }
 
 func (f *fakeAPI) ServerVersion(ctx context.Context) (types.Version, error) {
-	if f.docker {
-		return types.Version{Version: "28.0.0"}, nil
-	}
 	return types.Version{Version: "4.3.1", Components: []types.ComponentVersion{{Name: "Podman Engine", Version: "4.3.1"}}}, nil
 }
 func (f *fakeAPI) NegotiateAPIVersionPing(types.Ping) {}
@@ -168,4 +148,21 @@ func (f *fakeAPI) Events(ctx context.Context, options events.ListOptions) (<-cha
 	s := fakeSub{msgs: make(chan events.Message), errs: make(chan error, 1)}
 	f.subs <- s
 	return s.msgs, s.errs
+}
+
+// fakeLibpod records libpod creates.
+type fakeLibpod struct {
+	mu    sync.Mutex
+	specs []*libpodSpec
+	err   error
+}
+
+func (f *fakeLibpod) createLibpod(ctx context.Context, s *libpodSpec) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return "", f.err
+	}
+	f.specs = append(f.specs, s)
+	return "id-" + s.Name, nil
 }

@@ -288,9 +288,13 @@ func TestCreateGPUServiceOnPodman(t *testing.T) {
 // TestCreateGPUServiceOnDocker: device requests through the compat API;
 // Docker's "could not select device driver" is the GPU condition.
 func TestCreateGPUServiceOnDocker(t *testing.T) {
-	fa := &fakeAPI{missing: true, docker: true}
+	fa := &fakeAPI{missing: true}
 	c := newClient(fa, Options{Host: "unix://" + filepath.Join(t.TempDir(), "sock")})
 	c.libpod = &fakeLibpod{err: errors.New("must not be called")}
+	if err := c.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.podman.Store(false) // the fake says Podman; this test is about Docker
 	st := load(t, t.TempDir(), fullService)
 	if _, err := c.Create(t.Context(), st, "web"); err != nil {
 		t.Fatal(err)
