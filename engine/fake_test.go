@@ -149,20 +149,3 @@ func (f *fakeAPI) Events(ctx context.Context, options events.ListOptions) (<-cha
 	f.subs <- s
 	return s.msgs, s.errs
 }
-
-// fakeLibpod records libpod creates.
-type fakeLibpod struct {
-	mu    sync.Mutex
-	specs []*libpodSpec
-	err   error
-}
-
-func (f *fakeLibpod) createLibpod(ctx context.Context, s *libpodSpec) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return "", f.err
-	}
-	f.specs = append(f.specs, s)
-	return "id-" + s.Name, nil
-}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -307,4 +309,21 @@ func TestCreateGPUServiceOnDocker(t *testing.T) {
 	if !errors.Is(err, ErrGPUUnavailable) || !strings.Contains(err.Error(), "web") {
 		t.Errorf("no nvidia runtime: %v", err)
 	}
+}
+
+// fakeLibpod records libpod creates.
+type fakeLibpod struct {
+	mu    sync.Mutex
+	specs []*libpodSpec
+	err   error
+}
+
+func (f *fakeLibpod) createLibpod(ctx context.Context, s *libpodSpec) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return "", f.err
+	}
+	f.specs = append(f.specs, s)
+	return "id-" + s.Name, nil
 }
