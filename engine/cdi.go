@@ -91,6 +91,11 @@ func gpuEngineError(who string, names []string, err error) error {
 	}
 	msg := err.Error()
 	switch {
+	case strings.Contains(msg, "unresolvable CDI devices") && strings.Contains(msg, "::"):
+		// nvidia.com/gpu=0::rwm: made through the compat API (by an agent
+		// before the libpod path): no host fix helps, a new container does.
+		return fmt.Errorf("%s was created with its GPU as a compat device path, which Podman cannot attach; remove it (`podman rm %s`) and the agent creates it again with the CDI device (engine: %s): %w",
+			who, strings.TrimPrefix(strings.TrimPrefix(who, "container "), "service "), msg, ErrGPUUnavailable)
 	case strings.Contains(msg, "unresolvable CDI devices"),
 		strings.Contains(msg, "could not select device driver"):
 		if len(names) == 0 {

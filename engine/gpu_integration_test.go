@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/hostagent/hostagent/internal/podmantest"
 )
 
@@ -213,5 +215,19 @@ func TestIntegrationGPUServiceAttachesCDI(t *testing.T) {
 	err = c.Start(ctx, id)
 	if !errors.Is(err, ErrGPUUnavailable) || !strings.Contains(err.Error(), cdiFix) || !strings.Contains(err.Error(), "unresolvable CDI devices") {
 		t.Errorf("start of ai-pinned = %v, want Podman's refusal as ErrGPUUnavailable", err)
+	}
+
+	// A GPU container an older agent made through the compat API (CDI name
+	// in HostConfig.Devices): Podman cannot start it; the error says to
+	// remove it so that it is made again.
+	r, err := c.api.ContainerCreate(ctx, &container.Config{Image: podmantest.BusyboxImage, Cmd: []string{"sleep", "600"}},
+		&container.HostConfig{Resources: container.Resources{Devices: []container.DeviceMapping{{PathOnHost: "nvidia.com/gpu=0", CgroupPermissions: "rwm"}}}},
+		nil, nil, p+"-old-gpu-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Start(ctx, ContainerID(r.ID))
+	if !errors.Is(err, ErrGPUUnavailable) || !strings.Contains(err.Error(), "podman rm "+ContainerID(r.ID).Short()) {
+		t.Errorf("start of a compat-made GPU container = %v, want ErrGPUUnavailable saying to remove it", err)
 	}
 }

@@ -193,6 +193,12 @@ func TestGPUCreateErrorMapping(t *testing.T) {
 		{`Error response from daemon: could not select device driver "nvidia" with capabilities: [[gpu]]`, true},
 		{"libpod create: no such image (HTTP 404)", false},
 	}
+	// A container an older agent made through the compat API: the fix is
+	// a new container, not the CDI spec.
+	err := gpuEngineError("container 0123456789ab", nil, errors.New("start 0123456789ab: setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=0::rwm"))
+	if !errors.Is(err, ErrGPUUnavailable) || !strings.Contains(err.Error(), "podman rm 0123456789ab") || strings.Contains(err.Error(), cdiFix) {
+		t.Errorf("compat-made GPU container: %v", err)
+	}
 	for _, tc := range cases {
 		err := gpuEngineError("service ai-llm", []string{"nvidia.com/gpu=0"}, errors.New(tc.engine))
 		if errors.Is(err, ErrGPUUnavailable) != tc.gpu {
