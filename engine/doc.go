@@ -64,7 +64,11 @@
 //
 // A GPU the host cannot give is ErrGPUUnavailable, a host condition that
 // names the service and the fix (nvidia-ctk cdi generate): with a local
-// engine the CDI specs in /etc/cdi and /var/run/cdi are read before
-// anything is created; otherwise the engine's refusal ("unresolvable CDI
-// devices", Docker's "could not select device driver") is mapped to it.
+// engine the CDI specs in /etc/cdi and /var/run/cdi (Podman 4's fixed
+// directories) are read before anything is created; otherwise the
+// engine's refusal is mapped to it: Podman resolves CDI devices at start
+// ("unresolvable CDI devices"), Docker at create ("could not select
+// device driver"). A container made through the compat API with a CDI
+// name as a device path (nvidia.com/gpu=0::rwm, by an agent before this
+// path) can never start; its error says to remove it so it is made anew.
 package engine
