@@ -60,9 +60,12 @@ services:
     environment: {NAME: ai-llm}
     labels: {team: ai}
     restart: unless-stopped
+    stop_grace_period: 7s
+    shm_size: 64m
     networks: [security-net]
     deploy:
       resources:
+        limits: {cpus: '0.5', memory: 64M}
         reservations:
           devices:
             - driver: nvidia
@@ -156,6 +159,9 @@ func TestIntegrationGPUServiceAttachesCDI(t *testing.T) {
 	}
 	if llm.State.Health != "" {
 		t.Errorf("ai-llm has an engine health status %q; engine health checks must be off", llm.State.Health)
+	}
+	if got := podman(t, pm, "inspect", p+"-ai-llm-1", "--format", "{{.HostConfig.Memory}} {{.HostConfig.CpuQuota}}/{{.HostConfig.CpuPeriod}} {{.HostConfig.ShmSize}} {{.Config.StopTimeout}}"); got != "67108864 50000/100000 67108864 7" {
+		t.Errorf("ai-llm memory cpu shm stop-timeout = %q, want 67108864 50000/100000 67108864 7", got)
 	}
 	if code, out := execOut("client", "wget", "-qO-", "http://ai-llm:8080/"); code != 0 || out != "testsvc ai-llm" {
 		t.Errorf("client -> http://ai-llm:8080/ = %d %q (service name alias on the project network)", code, out)

@@ -126,9 +126,10 @@ type libpodResources struct {
 }
 
 type libpodMemory struct {
-	Limit       *int64 `json:"limit,omitempty"`
-	Reservation *int64 `json:"reservation,omitempty"`
-	Swap        *int64 `json:"swap,omitempty"`
+	Limit            *int64 `json:"limit,omitempty"`
+	Reservation      *int64 `json:"reservation,omitempty"`
+	Swap             *int64 `json:"swap,omitempty"`
+	DisableOOMKiller *bool  `json:"disableOOMKiller,omitempty"`
 }
 
 type libpodCPU struct {
@@ -390,8 +391,8 @@ func libpodNetworking(ls *libpodSpec, sp spec) error {
 // libpodLimits carries memory, CPU and pids limits and ulimits.
 func libpodLimits(ls *libpodSpec, r container.Resources) {
 	var res libpodResources
-	if r.Memory > 0 || r.MemoryReservation > 0 || r.MemorySwap != 0 {
-		res.Memory = &libpodMemory{}
+	if r.Memory > 0 || r.MemoryReservation > 0 || r.MemorySwap != 0 || r.OomKillDisable != nil {
+		res.Memory = &libpodMemory{DisableOOMKiller: r.OomKillDisable}
 		if r.Memory > 0 {
 			res.Memory.Limit = &r.Memory
 		}
