@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,6 +115,8 @@ type Client struct {
 	conn    atomic.Int32
 	podman  atomic.Bool
 	adopted adoptions
+	// libpod creates containers with CDI devices on Podman (libpod.go).
+	libpod libpodCreator
 
 	mu      sync.Mutex
 	version string // engine name and version, for logs and status
@@ -138,13 +141,19 @@ func New(opts Options) (*Client, error) {
 
 func newClient(a api, opts Options) *Client {
 	opts.setDefaults()
-	return &Client{
+	c := &Client{
 		api:   a,
 		opts:  opts,
 		log:   opts.Logger.With("component", "engine"),
 		clock: opts.Clock,
 		local: strings.HasPrefix(opts.Host, "unix://"),
 	}
+	// The Docker client's transport reaches the libpod API on the same
+	// socket (libpod.go); fakes have none.
+	if h, ok := a.(interface{ HTTPClient() *http.Client }); ok {
+		c.libpod = newLibpodHTTP(h.HTTPClient(), opts.Host)
+	}
+	return c
 }
 
 // Host is the engine address the client talks to.

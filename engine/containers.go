@@ -55,9 +55,11 @@ func (c *Client) Inspect(ctx context.Context, id ContainerID) (Container, error)
 // Start starts a created or exited container; starting a running one is
 // not an error.
 func (c *Client) Start(ctx context.Context, id ContainerID) error {
-	return c.do(ctx, "start "+id.Short(), c.opts.CallTimeout, func(ctx context.Context) error {
+	err := c.do(ctx, "start "+id.Short(), c.opts.CallTimeout, func(ctx context.Context) error {
 		return c.api.ContainerStart(ctx, string(id), container.StartOptions{})
 	})
+	// Podman attaches CDI devices at start: a missing one fails here.
+	return gpuEngineError("container "+id.Short(), nil, err)
 }
 
 // Stop sends the stop signal and, after timeout, SIGKILL. The call may

@@ -132,9 +132,9 @@ func (s *Supervisor) dependenciesMet(svc *compose.PlannedService) (bool, []strin
 	return len(waiting) == 0, waiting
 }
 
-// gpuAhead names a GPU service more critical than svc that could start now
-// but has not begun: svc must let it take the GPU lane first, or whichever
-// runner happened to wake first would win.
+// gpuAhead names a GPU service more critical than svc, on a GPU svc uses,
+// that could start now but has not begun: svc must let it take the GPU
+// lane first, or whichever runner happened to wake first would win.
 func (s *Supervisor) gpuAhead(svc *compose.PlannedService) string {
 	if !svc.GPU.Required || s.gate == nil {
 		return ""
@@ -143,7 +143,7 @@ func (s *Supervisor) gpuAhead(svc *compose.PlannedService) string {
 	mine := gpuPriority(svc)
 	for i := range plan.Services {
 		o := &plan.Services[i]
-		if o.Name == svc.Name || !o.GPU.Required || gpuPriority(o) >= mine {
+		if o.Name == svc.Name || !o.GPU.Required || gpuPriority(o) >= mine || !gpu.Overlap(o.GPU.Lanes(), svc.GPU.Lanes()) {
 			continue
 		}
 		s.mu.Lock()
