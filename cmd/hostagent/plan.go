@@ -42,10 +42,11 @@ func cmdPlan(ctx context.Context, env *environment, args []string) error {
 }
 
 func cmdValidate(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("validate", "Check that a compose file loads (variables, profiles, dependencies, health\nchecks) and can be planned. Exit status 0 when it can, 1 otherwise.", env)
+	fs := newFlagSet("validate", "Check that a compose file loads (variables, profiles, dependencies, health\nchecks) and can be planned. Exit status 0 when it can, 1 otherwise. Compose\nkeys the agent does not carry into the containers are listed as warnings.", env)
 	var sf stackFlags
 	sf.register(fs)
 	quiet := fs.Bool("q", false, "print nothing on success")
+	strict := fs.Bool("strict", false, "treat warnings (keys the agent does not carry, ...) as errors")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -55,6 +56,10 @@ func cmdValidate(ctx context.Context, env *environment, args []string) error {
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(env.stderr, "warning: %s\n", w)
+	}
+	if *strict && len(plan.Warnings) > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%s: %d warning(s), which --strict makes errors",
+			strings.Join(stack.Files, ", "), len(plan.Warnings))}
 	}
 	if !*quiet {
 		gpu := 0

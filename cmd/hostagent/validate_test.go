@@ -1,0 +1,60 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// unsupportedFile uses each compose key the agent does not carry, and a
+// few it does (which must not be warned about).
+const unsupportedFile = "../../compose/testdata/unsupported/docker-compose.yml"
+
+func TestValidateListsUnsupportedKeys(t *testing.T) {
+	noConfig := map[string]string{"ORCHESTRATOR_CONFIG": ""}
+	code, out, stderr := runCLI(t, noConfig, "validate", "-f", unsupportedFile)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0 (warnings only): %s", code, stderr)
+	}
+	// Absolute paths (a missing secret file) differ between checkouts.
+	dir, err := filepath.Abs(filepath.Dir(unsupportedFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.ReplaceAll(stderr+out, dir, "<testdata>")
+	path := filepath.Join("testdata", "validate-unsupported.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/hostagent -run TestValidateListsUnsupportedKeys -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("validate output differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+	// Carried keys are not warned about.
+	for _, carried := range []string{"service carried:", "gpus", "stop_grace_period", `"U"`, "/scratch"} {
+		if strings.Contains(got, carried) {
+			t.Errorf("validate warns about %s, which the agent carries", carried)
+		}
+	}
+
+	code, _, stderr = runCLI(t, noConfig, "validate", "--strict", "-f", unsupportedFile)
+	if code != 1 || !strings.Contains(stderr, "--strict") || !strings.Contains(stderr, "warning: service legacy: links:") {
+		t.Errorf("--strict: exit %d, stderr %q; want 1 with the warnings listed", code, stderr)
+	}
+	good := filepath.Join(t.TempDir(), "good.yml")
+	if err := os.WriteFile(good, []byte("services:\n  a: {image: x, stop_grace_period: 5s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := runCLI(t, noConfig, "validate", "--strict", "-f", good); code != 0 || !strings.Contains(out, "ok") || stderr != "" {
+		t.Errorf("--strict on a clean file: exit %d %q %q", code, out, stderr)
+	}
+}
