@@ -59,9 +59,7 @@ left running.`, env)
 	if err != nil {
 		return err
 	}
-	for _, w := range plan.Warnings {
-		log.Warn(w)
-	}
+	logWarnings(log, stack, plan)
 	if path := env.getenv("HOSTAGENT_CPUPROFILE"); path != "" {
 		// For benchmarking the agent itself; not a user setting.
 		f, err := os.Create(path)
@@ -103,6 +101,22 @@ func loadStack(ctx context.Context, cfg config) (*compose.Stack, *compose.Plan, 
 		return nil, nil, err
 	}
 	return stack, plan, nil
+}
+
+// logWarnings puts the plan's warnings in the journal each time the file
+// is loaded; a compose key the agent does not carry gets its service, key
+// and what happens instead as fields.
+func logWarnings(log *slog.Logger, stack *compose.Stack, plan *compose.Plan) {
+	unsupported := map[string]bool{}
+	for _, w := range stack.Unsupported {
+		unsupported[w.String()] = true
+		log.Warn("compose key not carried into the container", "service", w.Service, "key", w.Key, "instead", w.Instead)
+	}
+	for _, w := range plan.Warnings {
+		if !unsupported[w] {
+			log.Warn(w)
+		}
+	}
 }
 
 // daemon is the running service: the supervisor and what it is wired to.
@@ -230,6 +244,7 @@ func (a *daemon) reload(ctx context.Context, cfg config) {
 		a.log.Error("reload failed; keeping the running configuration", "error", err)
 		return
 	}
+	logWarnings(a.log, stack, plan)
 	if err := a.sup.Reload(ctx, stack, plan); err != nil {
 		a.log.Error("reload failed", "error", err)
 	}

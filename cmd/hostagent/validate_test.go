@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,5 +58,34 @@ func TestValidateListsUnsupportedKeys(t *testing.T) {
 	}
 	if code, out, stderr := runCLI(t, noConfig, "validate", "--strict", "-f", good); code != 0 || !strings.Contains(out, "ok") || stderr != "" {
 		t.Errorf("--strict on a clean file: exit %d %q %q", code, out, stderr)
+	}
+}
+
+// The agent's journal gets each unsupported key with its fields, and the
+// other warnings as they are.
+func TestRunLogsWarningsAtLoad(t *testing.T) {
+	cfg, err := loadConfig(func(k string) string { return map[string]string{"ORCHESTRATOR_CONFIG": ""}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ComposeFiles = []string{unsupportedFile}
+	stack, plan, err := loadStack(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.Warnings = append(plan.Warnings, "some other warning")
+	var buf bytes.Buffer
+	logWarnings(slog.New(slog.NewTextHandler(&buf, nil)), stack, plan)
+	out := buf.String()
+	if n := strings.Count(out, "compose key not carried"); n != len(stack.Unsupported) || n == 0 {
+		t.Errorf("%d unsupported-key lines, want %d:\n%s", n, len(stack.Unsupported), out)
+	}
+	for _, want := range []string{`service=legacy key=links instead="not carried`, `msg="some other warning"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `msg="service legacy: links`) {
+		t.Error("an unsupported key is logged twice")
 	}
 }
