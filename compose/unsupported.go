@@ -146,6 +146,9 @@ func deployWarnings(sc types.ServiceConfig) []Warning {
 	add := func(key, instead string) {
 		out = append(out, Warning{Service: sc.Name, Key: "deploy." + key, Instead: instead})
 	}
+	if strings.HasSuffix(d.Mode, "-job") {
+		add("mode", d.Mode+" is ignored: the service runs as a long-lived container under the agent's restart policy (use restart: \"no\" for a one-shot job)")
+	}
 	if d.RestartPolicy != nil {
 		add("restart_policy", "ignored: the agent restarts by `restart:` and its own backoff (x-hostagent restart settings)")
 	}
@@ -217,6 +220,9 @@ func volumeWarnings(sc types.ServiceConfig) []Warning {
 		case types.VolumeTypeVolume:
 			if v.Source == "" {
 				add(v, "anonymous volume: the agent makes a new, empty one each time it recreates the container (compose keeps it); give it a name under the top-level volumes: to keep its data")
+			}
+			if v.Volume != nil && len(v.Volume.Labels) > 0 {
+				add(v, "volume.labels are not carried: label the volume under the top-level volumes:")
 			}
 			if v.Volume != nil && v.Volume.Subpath != "" {
 				add(v, "volume.subpath is not supported: the container will fail to create; mount the whole volume")
