@@ -90,6 +90,19 @@ func TestMountsCarryPodmanOptionsSecretsAndTmpfsMode(t *testing.T) {
 	}
 }
 
+func TestMissingSecretFileIsAnErrorNotADirectory(t *testing.T) {
+	dir := t.TempDir()
+	st := load(t, dir, "services:\n  a: {image: x, secrets: [pw]}\nsecrets:\n  pw: {file: ./nope.txt}\n")
+	a, _ := st.Service("a")
+	_, err := buildSpec(st, *a, true)
+	if err == nil || !strings.Contains(err.Error(), "secret pw") || !strings.Contains(err.Error(), filepath.Join(dir, "nope.txt")) {
+		t.Errorf("err = %v, want one naming the secret and its file", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nope.txt")); err == nil {
+		t.Error("the missing secret file was created")
+	}
+}
+
 func TestConfigHashChangesWithU(t *testing.T) {
 	dir := t.TempDir()
 	plain := load(t, dir, "services:\n  a: {image: x, volumes: [\"./d:/d\"]}\n")

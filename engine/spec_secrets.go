@@ -1,6 +1,10 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"path"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -15,19 +19,31 @@ import (
 // pkg/compose/create.go): a secret at /run/secrets/<name>, a config at
 // /<name>, or at target (relative to those directories unless absolute).
 // Like compose, the file keeps its host owner and mode (uid, gid and mode
-// are not applied), and a missing file is not created: the create fails
-// naming it. Sources compose copies into the container instead
+// are not applied), and a missing file is an error naming it, never
+// created (Docker would make a directory in its place; compose avoids
+// that with a mount that forbids it). Sources compose copies into the container instead
 // (environment:, content:) and external ones are not mounted; compose.Load
 // warns about each.
 func (sp *spec) fileMounts(st *compose.Stack, svc compose.Service, hc *container.HostConfig) error {
+	add := func(kind, name, file, target string) error {
+		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("service %s: %s %s: file %s does not exist (create it, or correct %s.%s.file)", svc.Name, kind[:len(kind)-1], name, file, kind, name)
+		}
+		hc.Binds = append(hc.Binds, bind(file, target, []string{"ro"}))
+		return nil
+	}
 	for _, ref := range svc.Config.Secrets {
 		if file := objectFile(st, "secrets", ref.Source); file != "" {
-			hc.Binds = append(hc.Binds, bind(file, objectTarget("/run/secrets", ref.Source, ref.Target), []string{"ro"}))
+			if err := add("secrets", ref.Source, file, objectTarget("/run/secrets", ref.Source, ref.Target)); err != nil {
+				return err
+			}
 		}
 	}
 	for _, ref := range svc.Config.Configs {
 		if file := objectFile(st, "configs", ref.Source); file != "" {
-			hc.Binds = append(hc.Binds, bind(file, objectTarget("/", ref.Source, ref.Target), []string{"ro"}))
+			if err := add("configs", ref.Source, file, objectTarget("/", ref.Source, ref.Target)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
