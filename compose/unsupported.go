@@ -3,6 +3,7 @@ package compose
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -244,13 +245,12 @@ func configRefs(cs []types.ServiceConfigObjConfig) []types.ServiceSecretConfig {
 	return out
 }
 
-// fileObjectWarnings covers secrets and configs. Those from a file are
-// bind-mounted read-only, as docker compose does; like compose, the file
-// keeps its host owner and mode.
+// fileObjectWarnings covers secrets and configs. The engine adapter mounts
+// those from a file, content: or environment: read-only, with uid, gid and
+// mode (engine/spec_secrets.go); what it cannot mount is listed here.
 func fileObjectWarnings(p *types.Project, sc types.ServiceConfig, kind string, refs []types.ServiceSecretConfig) []Warning {
 	var out []Warning
 	for _, ref := range refs {
-		key := kind + ": " + ref.Source
 		var def types.FileObjectConfig
 		var ok bool
 		if kind == "secrets" {
@@ -262,7 +262,9 @@ func fileObjectWarnings(p *types.Project, sc types.ServiceConfig, kind string, r
 			d, ok = p.Configs[ref.Source]
 			def = types.FileObjectConfig(d)
 		}
-		add := func(instead string) { out = append(out, Warning{Service: sc.Name, Key: key, Instead: instead}) }
+		add := func(instead string) {
+			out = append(out, Warning{Service: sc.Name, Key: kind + ": " + ref.Source, Instead: instead})
+		}
 		switch {
 		case !ok:
 			add("not defined at the top level: not mounted")
@@ -273,15 +275,22 @@ func fileObjectWarnings(p *types.Project, sc types.ServiceConfig, kind string, r
 		case def.Driver != "" || def.TemplateDriver != "":
 			add("driver and template_driver are not supported: not mounted")
 			continue
-		case def.File == "":
-			add("only file: sources are mounted; this one (environment: or content:) is not mounted")
-			continue
+		case def.Content != "":
+		case def.Environment != "":
+			if _, set := p.Environment[def.Environment]; !set {
+				add(fmt.Sprintf("environment variable %s is not set: the container will fail to create", def.Environment))
+			}
+		case def.File != "":
+			if _, err := os.Stat(def.File); err != nil {
+				add(fmt.Sprintf("file %s does not exist: the container will fail to create", def.File))
+			}
+		default:
+			add("no file:, environment: or content: source: not mounted")
 		}
-		if ref.UID != "" || ref.GID != "" || ref.Mode != nil {
-			add("uid, gid and mode are not applied: the file is bind-mounted read-only with its host owner and mode (as docker compose does)")
-		}
-		if _, err := os.Stat(def.File); err != nil {
-			add(fmt.Sprintf("file %s does not exist: the container will fail to create", def.File))
+		for _, id := range []struct{ name, v string }{{"uid", ref.UID}, {"gid", ref.GID}} {
+			if _, err := strconv.Atoi(id.v); id.v != "" && err != nil {
+				add(fmt.Sprintf("%s %q is not a number: the container will fail to create", id.name, id.v))
+			}
 		}
 	}
 	return out

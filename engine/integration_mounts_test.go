@@ -14,9 +14,11 @@ import (
 	"github.com/hostagent/hostagent/internal/podmantest"
 )
 
-// A non-root service with Podman's U and z bind options, a file secret, a
-// file config and a tmpfs with a mode: what the nemotron file's
-// ai-detector and backend need (`./backend/data:/app/data:U`).
+// A non-root service with Podman's U and z bind options, secrets and
+// configs from a file, the environment and inline content (one owned by
+// the service's user, mode 0400), and a tmpfs with a mode: the U is what
+// the nemotron file's ai-detector and backend need
+// (`./backend/data:/app/data:U`).
 const mountsStack = `
 services:
   app:
@@ -34,12 +36,19 @@ services:
       - token
       - source: token
         target: /etc/app/token
+      - source: api_key
+        uid: "1234"
+        mode: 0o400
     configs:
       - app.conf
+      - source: inline
+        target: /etc/app/inline.conf
 secrets:
   token: {file: ./token.txt}
+  api_key: {environment: API_KEY}
 configs:
   app.conf: {file: ./app.conf}
+  inline: {content: "debug = true"}
 `
 
 func TestIntegrationPodmanBindOptionsAndSecrets(t *testing.T) {
@@ -58,6 +67,10 @@ func TestIntegrationPodmanBindOptionsAndSecrets(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "app.conf"), []byte("level=info\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("API_KEY=k3y\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("STATE_DIRECTORY", t.TempDir())
 	st, err := podmantest.LoadStack(ctx, dir, p, mountsStack)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +117,7 @@ func TestIntegrationPodmanBindOptionsAndSecrets(t *testing.T) {
 	// The secret and the config: readable, read-only, where compose puts them.
 	for _, f := range []struct{ path, want string }{
 		{"/run/secrets/token", "s3cret"}, {"/etc/app/token", "s3cret"}, {"/app.conf", "level=info"},
+		{"/run/secrets/api_key", "k3y"}, {"/etc/app/inline.conf", "debug = true"},
 	} {
 		if code, out := sh("cat " + f.path); code != 0 || out != f.want {
 			t.Errorf("cat %s = %d %q, want %q", f.path, code, out, f.want)
@@ -111,6 +125,9 @@ func TestIntegrationPodmanBindOptionsAndSecrets(t *testing.T) {
 		if code, _ := sh("echo x > " + f.path); code == 0 {
 			t.Errorf("%s is writable; secrets and configs are mounted read-only", f.path)
 		}
+	}
+	if code, out := sh("stat -c '%u %a' /run/secrets/api_key /etc/app/inline.conf"); code != 0 || out != "1234 400\n0 444" {
+		t.Errorf("owner and mode of the environment secret and content config = %d %q, want 1234 400 and compose's 0 444", code, out)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "token.txt")); string(b) != "s3cret\n" {
 		t.Errorf("the secret file on the host changed: %q", b)

@@ -31,6 +31,8 @@ type spec struct {
 	bindDirs []string
 	// podman: the engine takes Podman's bind options (U).
 	podman bool
+	// files are secret and config values to write before the create.
+	files []privateFile
 }
 
 type netAttach struct {

@@ -17,6 +17,8 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 const unsupportedFile = "../../compose/testdata/unsupported/docker-compose.yml"
 
 func TestValidateListsUnsupportedKeys(t *testing.T) {
+	t.Setenv("HOSTAGENT_TEST_UNSET_TOKEN", "")
+	os.Unsetenv("HOSTAGENT_TEST_UNSET_TOKEN")
 	noConfig := map[string]string{"ORCHESTRATOR_CONFIG": ""}
 	code, out, stderr := runCLI(t, noConfig, "validate", "-f", unsupportedFile)
 	if code != 0 {
@@ -64,6 +66,7 @@ func TestValidateListsUnsupportedKeys(t *testing.T) {
 // The agent's journal gets each unsupported key with its fields, and the
 // other warnings as they are.
 func TestRunLogsWarningsAtLoad(t *testing.T) {
+	t.Setenv("HOSTAGENT_TEST_UNSET_TOKEN", "x")
 	cfg, err := loadConfig(func(k string) string { return map[string]string{"ORCHESTRATOR_CONFIG": ""}[k] })
 	if err != nil {
 		t.Fatal(err)
