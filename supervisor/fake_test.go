@@ -23,11 +23,11 @@ type fakeEngine struct {
 	starts    []startRecord
 	creates   int
 	stops     int
+	// stopGrace: per service, the timeouts Stop was given.
+	stopGrace map[string][]time.Duration
 	crash     map[string]bool          // exits right after every start
 	block     map[string]chan struct{} // Start waits on it
 	createErr map[string]error
-
-	stopGrace map[string][]time.Duration // per service, the timeouts Stop was given
 }
 
 type startRecord struct {
