@@ -254,7 +254,7 @@ func cmdDown(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("down", "Stop the stack's containers in reverse phase order (monitoring first). Stop\nthe agent first (systemctl stop hostagent), or it restarts them.", env)
 	var sf stackFlags
 	sf.register(fs)
-	timeout := fs.Duration("timeout", 10*time.Second, "how long each container gets to stop before it is killed")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long each container gets to stop before it is killed, unless its service sets stop_grace_period")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
