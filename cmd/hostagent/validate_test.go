@@ -54,6 +54,10 @@ func TestValidateListsUnsupportedKeys(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "--strict") || !strings.Contains(stderr, "warning: service legacy: links:") {
 		t.Errorf("--strict: exit %d, stderr %q; want 1 with the warnings listed", code, stderr)
 	}
+	t.Setenv("POSTGRES_PASSWORD", "x")
+	if code, out, stderr := runCLI(t, noConfig, "validate", "--strict", "-f", nemotron); code != 0 || !strings.Contains(out, "ok") {
+		t.Errorf("--strict on the nemotron file (only the obsolete version: notice): exit %d %q %q", code, out, stderr)
+	}
 	good := filepath.Join(t.TempDir(), "good.yml")
 	if err := os.WriteFile(good, []byte("services:\n  a: {image: x, stop_grace_period: 5s}\n"), 0o644); err != nil {
 		t.Fatal(err)
