@@ -17,14 +17,25 @@ func newStack(p *types.Project, opts Options) (*Stack, error) {
 		Files:      append([]string(nil), opts.Files...),
 		Project:    p,
 	}
+	volOpts := volumeOptions(opts.Files, p.Environment)
 	for _, name := range p.ServiceNames() {
 		svc, err := newService(p, p.Services[name], opts.Defaults)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", opts.Files[0], err)
 		}
+		svc.VolumeOptions = volOpts[name]
 		st.Services = append(st.Services, svc)
 	}
 	sort.Slice(st.Services, func(i, j int) bool { return st.Services[i].Name < st.Services[j].Name })
+	for _, svc := range st.Services {
+		st.Unsupported = append(st.Unsupported, unsupported(p, svc)...)
+	}
+	if len(p.Models) > 0 {
+		st.Unsupported = append(st.Unsupported, Warning{Key: "models", Instead: "ignored: no model runner is set up"})
+	}
+	for _, w := range st.Unsupported {
+		st.Warnings = append(st.Warnings, w.String())
+	}
 	return st, nil
 }
 

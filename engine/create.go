@@ -52,6 +52,9 @@ func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) 
 			return "", fmt.Errorf("create %s: %w", service, err)
 		}
 	}
+	if err := c.writePrivateFiles(sp.files); err != nil {
+		return "", fmt.Errorf("create %s: %w", service, err)
+	}
 	if err := c.prepareBinds(sp.bindDirs); err != nil {
 		return "", fmt.Errorf("create %s: %w", service, err)
 	}

@@ -33,6 +33,10 @@ type spec struct {
 	volumes []string
 	// bindDirs are host paths of bind mounts that compose would create.
 	bindDirs []string
+	// podman: the engine takes Podman's bind options (U).
+	podman bool
+	// files are secret and config values to write before the create.
+	files []privateFile
 }
 
 type netAttach struct {
@@ -62,7 +66,7 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 	if image == "" {
 		return spec{}, fmt.Errorf("service %s: no image", svc.Name)
 	}
-	sp := spec{name: ContainerName(st.Name, svc)}
+	sp := spec{name: ContainerName(st.Name, svc), podman: gpuCDI}
 	labels := map[string]string{}
 	maps.Copy(labels, cfg.Labels)
 	maps.Copy(labels, cfg.CustomLabels)

@@ -23,6 +23,8 @@ type fakeEngine struct {
 	starts    []startRecord
 	creates   int
 	stops     int
+	// stopGrace: per service, the timeouts Stop was given.
+	stopGrace map[string][]time.Duration
 	crash     map[string]bool          // exits right after every start
 	block     map[string]chan struct{} // Start waits on it
 	createErr map[string]error
@@ -98,7 +100,7 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
+func (f *fakeEngine) Stop(_ context.Context, id string, timeout time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.ctrs[id]
@@ -106,6 +108,10 @@ func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
 		return errNoSuchContainer
 	}
 	f.stops++
+	if f.stopGrace == nil {
+		f.stopGrace = map[string][]time.Duration{}
+	}
+	f.stopGrace[c.Service] = append(f.stopGrace[c.Service], timeout)
 	if c.Running {
 		c.Running, c.ExitCode, c.FinishedAt = false, 0, f.clock.Now()
 		f.events <- EngineEvent{Kind: EventDie, ContainerID: id, Service: c.Service, Time: f.clock.Now()}

@@ -28,12 +28,14 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 		return res
 	}
 	defer release()
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.StopTimeout+60*time.Second)
+	// The service's own stop_grace_period, as the container was created with.
+	stop := svc.StopTimeout(s.cfg.StopTimeout)
+	cctx, cancel := context.WithTimeout(ctx, stop+60*time.Second)
 	defer cancel()
 	// Stop even a container known dead: after a fast exit signal the engine
 	// may not have noticed yet, and the stop makes it catch up.
 	if kind != actStart && ctr.ID != "" {
-		if err := s.engine.Stop(cctx, ctr.ID, s.cfg.StopTimeout); err != nil && ctr.Running {
+		if err := s.engine.Stop(cctx, ctr.ID, stop); err != nil && ctr.Running {
 			s.log.Warn("stop before restart failed", "service", svc.Name, "error", err)
 		}
 	}
