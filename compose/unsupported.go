@@ -179,7 +179,7 @@ func deployWarnings(sc types.ServiceConfig) []Warning {
 			add("resources.reservations.generic_resources", "not carried")
 		}
 		for _, dev := range r.Devices {
-			if !isGPURequest(dev) {
+			if !IsGPURequest(dev) {
 				add("resources.reservations.devices", fmt.Sprintf("capabilities %v: only GPU reservations are carried", dev.Capabilities))
 			}
 		}
@@ -193,18 +193,6 @@ func deployWarnings(sc types.ServiceConfig) []Warning {
 		}
 	}
 	return out
-}
-
-func isGPURequest(r types.DeviceRequest) bool {
-	if strings.EqualFold(r.Driver, "nvidia") || strings.EqualFold(r.Driver, "cdi") {
-		return true
-	}
-	for _, c := range r.Capabilities {
-		if strings.EqualFold(c, "gpu") {
-			return true
-		}
-	}
-	return false
 }
 
 func volumeWarnings(sc types.ServiceConfig) []Warning {
