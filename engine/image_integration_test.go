@@ -30,8 +30,8 @@ func TestIntegrationBuildServiceWithoutImage(t *testing.T) {
 	files := map[string]string{
 		"app/Dockerfile": "FROM " + podmantest.BusyboxImage + "\nARG GREETING=unset\nCOPY . /ctx/\n" +
 			"RUN echo \"$GREETING\" > /greeting\nCMD [\"sleep\", \"600\"]\n",
-		"app/included.txt": "shipped\n",
-		"app/excluded.txt": "must not reach the image\n",
+		"app/included.txt":  "shipped\n",
+		"app/excluded.txt":  "must not reach the image\n",
 		"app/.dockerignore": "excluded.txt\n",
 	}
 	for name, data := range files {
