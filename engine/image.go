@@ -93,10 +93,13 @@ func (c *Client) EnsureImage(ctx context.Context, st *compose.Stack, service str
 	}
 	log := c.log.With("service", service, "image", ref)
 	hasBuild := svc.Config.Build != nil
+	// A build-only service's image is nowhere to pull from (compose
+	// skips it too).
+	pullable := svc.Config.Image != "" || !hasBuild
 	switch {
 	case policy == types.PullPolicyBuild:
 		return c.buildImage(ctx, st, *svc, ref, progress)
-	case policy == types.PullPolicyAlways, policy == types.PullPolicyRefresh && present && stale(info, every, c.clock.Now()):
+	case pullable && (policy == types.PullPolicyAlways || policy == types.PullPolicyRefresh && present && stale(info, every, c.clock.Now())):
 		err := c.pullImage(ctx, service, ref, svc.Config.Platform, progress)
 		switch {
 		case err == nil || errors.Is(err, ErrUnavailable) || ctx.Err() != nil:

@@ -23,8 +23,9 @@ import (
 // build API (Podman's compat /build runs Buildah), the way compose's
 // classic builder does: the context directory as a tar that honours
 // .dockerignore, the dockerfile, target, args and labels, tagged ref
-// plus build.tags. A failed build is ErrImageUnavailable with the
-// builder's answer.
+// plus build.tags. A build that fails, or cannot begin (context or
+// dockerfile missing), is ErrImageUnavailable with the reason: building or
+// loading the image on the host fixes it.
 func (c *Client) buildImage(ctx context.Context, st *compose.Stack, svc compose.Service, ref string, progress Progress) error {
 	b := svc.Config.Build
 	if b == nil {
@@ -32,11 +33,11 @@ func (c *Client) buildImage(ctx context.Context, st *compose.Stack, svc compose.
 	}
 	dir, dockerfile, err := buildContext(st, svc)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %s: cannot build it: %w", ErrImageUnavailable, ref, err)
 	}
 	tarball, err := contextTar(dir, dockerfile)
 	if err != nil {
-		return fmt.Errorf("service %s: build context %s: %w", svc.Name, dir, err)
+		return fmt.Errorf("%w: %s: cannot build it: build context %s: %w", ErrImageUnavailable, ref, dir, err)
 	}
 	defer tarball.Close()
 
@@ -112,16 +113,16 @@ func buildContext(st *compose.Stack, svc compose.Service) (dir, dockerfile strin
 		dir = "."
 	}
 	if strings.Contains(dir, "://") || strings.HasPrefix(dir, "git@") {
-		return "", "", fmt.Errorf("service %s: build context %s: only a local directory can be built here (build the image beforehand and set image:)", svc.Name, dir)
+		return "", "", fmt.Errorf("build context %s: only a local directory can be built here (build the image beforehand and set image:)", dir)
 	}
 	if b.DockerfileInline != "" {
-		return "", "", fmt.Errorf("service %s: dockerfile_inline is not supported: put the Dockerfile in the build context", svc.Name)
+		return "", "", errors.New("dockerfile_inline is not supported: put the Dockerfile in the build context")
 	}
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(st.WorkingDir, dir)
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return "", "", fmt.Errorf("service %s: build context %s is not a directory", svc.Name, dir)
+		return "", "", fmt.Errorf("build context %s is not a directory", dir)
 	}
 	dockerfile = b.Dockerfile
 	if dockerfile == "" {
@@ -129,15 +130,15 @@ func buildContext(st *compose.Stack, svc compose.Service) (dir, dockerfile strin
 	}
 	if filepath.IsAbs(dockerfile) {
 		if dockerfile, err = filepath.Rel(dir, dockerfile); err != nil {
-			return "", "", fmt.Errorf("service %s: dockerfile: %w", svc.Name, err)
+			return "", "", fmt.Errorf("dockerfile: %w", err)
 		}
 	}
 	dockerfile = filepath.ToSlash(filepath.Clean(dockerfile))
 	if dockerfile == ".." || strings.HasPrefix(dockerfile, "../") {
-		return "", "", fmt.Errorf("service %s: dockerfile %s is outside the build context %s: move it inside", svc.Name, b.Dockerfile, dir)
+		return "", "", fmt.Errorf("dockerfile %s is outside the build context %s: move it inside", b.Dockerfile, dir)
 	}
 	if _, err := os.Stat(filepath.Join(dir, dockerfile)); err != nil {
-		return "", "", fmt.Errorf("service %s: dockerfile: %w", svc.Name, err)
+		return "", "", fmt.Errorf("dockerfile: %w", err)
 	}
 	return dir, dockerfile, nil
 }

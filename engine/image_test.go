@@ -186,6 +186,7 @@ func TestEnsureImagePolicies(t *testing.T) {
 		{name: "build with image, absent: built", service: "image: x/web:2\n    build: ./app", builds: 1},
 		{name: "pull_policy build rebuilds", service: "build: ./app\n    pull_policy: build", present: map[string]image.InspectResponse{"p-web": {}}, builds: 1},
 		{name: "podman-compose image adopted", service: "build: ./app", present: map[string]image.InspectResponse{"p_web": {}}, tags: [][2]string{{"p_web", "p-web"}}},
+		{name: "always, build-only and present: not pulled", service: "build: ./app\n    pull_policy: always", present: map[string]image.InspectResponse{"p-web": {}}},
 		{name: "always with build, pull fails: built", service: "image: x/web:2\n    build: ./app\n    pull_policy: always", pullErr: true, pulls: []string{"x/web:2"}, builds: 1},
 	}
 	for _, tc := range cases {
@@ -352,4 +353,13 @@ func mustService(t *testing.T, st *compose.Stack, name string) *compose.Service 
 		t.Fatalf("no service %s", name)
 	}
 	return s
+}
+
+func TestEnsureImageMissingContextIsUnavailable(t *testing.T) {
+	st := load(t, t.TempDir(), "services:\n  web:\n    build: ./ai/rtdetr\n")
+	c, _, _, _ := imageClient(t)
+	err := c.EnsureImage(t.Context(), st, "web", nil)
+	if !errors.Is(err, ErrImageUnavailable) || !strings.Contains(err.Error(), "image unavailable: p-web: cannot build it: build context ") || !strings.Contains(err.Error(), "ai/rtdetr is not a directory") {
+		t.Errorf("err = %v, want ErrImageUnavailable naming the image and the missing context", err)
+	}
 }
