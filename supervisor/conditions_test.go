@@ -133,3 +133,47 @@ services:
 		t.Errorf("detail after the start = %q, want none", d)
 	}
 }
+
+// A reload whose new image cannot be had leaves the outdated container
+// serving, and recreates it once the image is there.
+func TestRecreateWaitsForItsImageWithoutStoppingTheOldContainer(t *testing.T) {
+	h := newHarness(t, `
+services:
+  api: {image: "app:1", healthcheck: {test: 'true', interval: 1s}}
+`, Config{})
+	h.step = time.Second
+	h.start()
+	h.until("running", time.Minute, h.is("api", Running))
+	oldID := h.engine.containerOf("api")
+
+	st, plan := loadStack(t, `
+services:
+  api: {image: "app:2", healthcheck: {test: 'true', interval: 1s}}
+`)
+	st.Name = h.stack.Name
+	plan.Project = st.Name
+	h.engine.setImageErr("api", fmt.Errorf("%w: app:2: not found", errFakeImage))
+	if err := h.sup.Reload(t.Context(), st, plan); err != nil {
+		t.Fatal(err)
+	}
+	h.until("3 tries for app:2", time.Hour, func() bool { return h.engine.ensureCount("api") >= 4 })
+	api := h.status("api")
+	if api.Status != Running || h.engine.containerOf("api") != oldID || api.FailureCount != 0 || !strings.Contains(api.Detail, "app:2") {
+		t.Errorf("while app:2 is missing: %s container %s (was %s), failures %d, detail %q; want the old one running, the image named",
+			api.Status, h.engine.containerOf("api"), oldID, api.FailureCount, api.Detail)
+	}
+	if n := len(h.engine.startsOf("api")); n != 1 {
+		t.Errorf("the old container was restarted %d times while waiting for the new image", n-1)
+	}
+	h.engine.setImageErr("api", nil)
+	h.until("recreated", 10*time.Minute, func() bool {
+		s := h.status("api")
+		return s.Status == Running && h.engine.containerOf("api") != oldID
+	})
+	if c, _ := h.engine.Inspect(t.Context(), oldID); c.ID != "" {
+		t.Error("the outdated container was not removed")
+	}
+	if !slices.Contains(messagesOf(h.sup.Events(0), "api"), MsgRecreated) {
+		t.Errorf("no %q event: %v", MsgRecreated, messagesOf(h.sup.Events(0), "api"))
+	}
+}

@@ -186,6 +186,12 @@ func (f *fakeEngine) Condition(err error) (string, bool) {
 	return err.Error(), true
 }
 
+func (f *fakeEngine) containerOf(service string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byService[service]
+}
+
 func (f *fakeEngine) setHostErr(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

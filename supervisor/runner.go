@@ -70,6 +70,7 @@ type runner struct {
 	// condAttempts counts those starts, apart from failures.
 	condition    string
 	condAttempts int
+	condKind     actionKind // what to retry: a recreate stays one
 }
 
 type commandKind int
@@ -238,7 +239,11 @@ func (r *runner) tick(ctx context.Context) {
 		if !r.launched {
 			r.checkLaunch(ctx)
 		} else if r.enabled && !r.stopping {
-			r.begin(ctx, actRestart, false)
+			kind := actRestart
+			if r.condition != "" && r.condKind == actRecreate {
+				kind = actRecreate
+			}
+			r.begin(ctx, kind, false)
 			if r.condition == "" {
 				r.publish(MsgRestartInitiated)
 			}

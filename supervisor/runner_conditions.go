@@ -17,9 +17,14 @@ func (r *runner) onCondition(ctx context.Context, a actionResult, why string) {
 	if a.ctr.ID != "" {
 		r.setContainer(a.ctr)
 	}
-	if r.ctr.ID == "" {
+	r.condKind = a.kind
+	switch {
+	case a.kind == actRecreate && r.ctr.Running:
+		// The image is checked before the outdated container is touched:
+		// it keeps serving until the new one can be made.
+	case r.ctr.ID == "":
 		r.st = NotFound
-	} else {
+	default:
 		r.st = Stopped
 	}
 	changed := why != r.condition
