@@ -11,7 +11,6 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/pkg/jsonmessage"
 
 	"github.com/hostagent/hostagent/compose"
 )
@@ -190,7 +189,7 @@ func (c *Client) pullImage(ctx context.Context, service, ref, platform string, p
 		return fmt.Errorf("%w: %s: %s", ErrImageUnavailable, ref, answer(err))
 	}
 	defer body.Close()
-	err = readStream(body, stop, func(m jsonmessage.JSONMessage) {
+	err = readStream(body, stop, func(m streamMsg) {
 		pr.note(pullLine(m), false)
 	})
 	if err != nil {
@@ -208,7 +207,7 @@ func (c *Client) pullImage(ctx context.Context, service, ref, platform string, p
 
 // streamErr turns a failed pull or build stream into the error to report.
 func (c *Client) streamErr(ctx context.Context, verb, ref string, err error) error {
-	var jerr *jsonmessage.JSONError
+	var jerr *streamError
 	switch {
 	case errors.As(err, &jerr):
 		return fmt.Errorf("%w: %s: %s", ErrImageUnavailable, ref, strings.TrimSpace(jerr.Message))
@@ -238,7 +237,7 @@ func answer(err error) string {
 	return strings.TrimSpace(s)
 }
 
-func pullLine(m jsonmessage.JSONMessage) string {
+func pullLine(m streamMsg) string {
 	parts := []string{}
 	if m.ID != "" {
 		parts = append(parts, m.ID)
@@ -252,13 +251,35 @@ func pullLine(m jsonmessage.JSONMessage) string {
 	return strings.Join(parts, " ")
 }
 
+// streamMsg is one message of a pull or build stream (the engine's
+// JSON progress messages; only what the agent reads).
+type streamMsg struct {
+	Stream   string `json:"stream"`
+	Status   string `json:"status"`
+	ID       string `json:"id"`
+	Progress *struct {
+		Current int64 `json:"current"`
+		Total   int64 `json:"total"`
+	} `json:"progressDetail"`
+	Error        *streamError `json:"errorDetail"`
+	ErrorMessage string       `json:"error"`
+}
+
+// streamError is the error a stream ended with: the registry's or the
+// builder's words.
+type streamError struct {
+	Message string `json:"message"`
+}
+
+func (e *streamError) Error() string { return e.Message }
+
 // readStream decodes a pull or build stream, calling each for every
 // message and tick on every message (the stall guard); a message carrying
-// an error ends it with a *jsonmessage.JSONError.
-func readStream(r io.Reader, tick func(error), each func(jsonmessage.JSONMessage)) error {
+// an error ends it with a *streamError.
+func readStream(r io.Reader, tick func(error), each func(streamMsg)) error {
 	dec := json.NewDecoder(r)
 	for {
-		var m jsonmessage.JSONMessage
+		var m streamMsg
 		if err := dec.Decode(&m); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
@@ -266,11 +287,11 @@ func readStream(r io.Reader, tick func(error), each func(jsonmessage.JSONMessage
 			return err
 		}
 		tick(errTick)
-		if m.Error != nil {
+		if m.Error != nil && m.Error.Message != "" {
 			return m.Error
 		}
 		if m.ErrorMessage != "" {
-			return &jsonmessage.JSONError{Message: m.ErrorMessage}
+			return &streamError{Message: m.ErrorMessage}
 		}
 		each(m)
 	}

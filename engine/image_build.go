@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/build"
-	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/moby/go-archive"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -77,7 +76,7 @@ func (c *Client) buildImage(ctx context.Context, st *compose.Stack, svc compose.
 		return fmt.Errorf("%w: %s: build failed: %s", ErrImageUnavailable, ref, answer(err))
 	}
 	defer resp.Body.Close()
-	err = readStream(resp.Body, stop, func(m jsonmessage.JSONMessage) {
+	err = readStream(resp.Body, stop, func(m streamMsg) {
 		line := strings.TrimSpace(m.Stream)
 		if line == "" {
 			return
@@ -87,7 +86,7 @@ func (c *Client) buildImage(ctx context.Context, st *compose.Stack, svc compose.
 		pr.note(line, strings.HasPrefix(line, "STEP ") || strings.HasPrefix(line, "Step "))
 	})
 	if err != nil {
-		var jerr *jsonmessage.JSONError
+		var jerr *streamError
 		if errors.As(err, &jerr) {
 			return fmt.Errorf("%w: %s: build failed: %s", ErrImageUnavailable, ref, strings.TrimSpace(jerr.Message))
 		}
