@@ -31,6 +31,23 @@
 //     agent's policy. Docker sends no restart event for policy restarts;
 //     there a "start" without a preceding agent call is the sign.
 //
+// # Images
+//
+// EnsureImage runs before every create (the supervisor calls it first, so
+// that a pull or build holds no start slot): pull_policy as compose reads
+// it (missing by default; always; never; build; daily, weekly and
+// every_<d> refresh). `build:` services are built through the engine's
+// build API, as compose's classic builder does: the context directory as
+// a tar honouring .dockerignore, dockerfile, target, args, labels, tagged
+// `image:` or `<project>-<service>`. An image podman-compose built
+// (`<project>_<service>`) is tagged with compose's name rather than
+// rebuilt. Progress goes to the log and to the caller, throttled. An
+// image that cannot be pulled or built is ErrImageUnavailable naming it
+// and the registry's answer: a host condition (conditions.go), never
+// counted against the service. A pull that fails where a local image
+// exists (always, refresh) keeps the local one with a warning, so a host
+// that lost its registry keeps running.
+//
 // # Podman specifics handled here
 //
 // Events: Podman says "remove" for Docker's "destroy", may say "died",

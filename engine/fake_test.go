@@ -32,6 +32,7 @@ type fakeAPI struct {
 	netsMade  []network.CreateOptions
 	volsMade  []volume.CreateOptions
 	missing   bool // networks and volumes do not exist yet
+	images    fakeImages
 }
 
 type fakeSub struct {

@@ -82,6 +82,11 @@ func (r *runner) reserveGPU(kind actionKind) *gpu.Ticket {
 
 func (r *runner) handleAction(ctx context.Context, a actionResult) {
 	now := r.s.clock.Now()
+	if why, ok := r.s.engine.Condition(a.err); a.err != nil && ok {
+		r.onCondition(ctx, a, why)
+		return
+	}
+	r.clearCondition()
 	if a.err != nil {
 		if a.slot != nil {
 			a.slot.Release()

@@ -79,7 +79,7 @@ func (r *runner) publish(msg string) {
 		completed: r.launched && r.ctr.ID != "" && !r.ctr.Running && r.ctr.ExitCode == 0 && !r.ctr.FinishedAt.IsZero(),
 		failed:    r.failedOnce,
 		enabled:   r.enabled,
-		begun:     r.launched || r.acting,
+		begun:     r.launched || r.acting || r.condition != "",
 	}
 	r.s.update(st, view, msg)
 }

@@ -9,11 +9,26 @@ import (
 	"github.com/hostagent/hostagent/gpu"
 )
 
-// act performs a start or restart: the GPU gate for GPU services, then a
-// start slot, then the engine calls.
+// act performs a start or restart: the image when a container is to be
+// made, the GPU gate for GPU services, then a start slot, then the engine
+// calls.
 func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedService, kind actionKind, ctr Container, ticket *gpu.Ticket) actionResult {
 	res := actionResult{kind: kind, ctr: ctr}
 	stack, _ := s.current()
+	ensured := false
+	if kind == actRecreate || ctr.ID == "" {
+		// A pull or build may take minutes: done before the start slot, so
+		// that other services start meanwhile. (A GPU service keeps its
+		// place in the GPU lane's queue.)
+		if err := s.engine.EnsureImage(ctx, stack, svc.Service, r.noteProgress); err != nil {
+			if ticket != nil {
+				ticket.Cancel()
+			}
+			res.err = err
+			return res
+		}
+		ensured = true
+	}
 	if ticket != nil {
 		slot, err := ticket.Wait(ctx)
 		if err != nil {
@@ -48,7 +63,7 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 	}
 	if ctr.ID != "" {
 		err = s.engine.Start(cctx, ctr.ID)
-		if err != nil && isGone(ctx, s.engine, ctr.ID) {
+		if _, host := s.engine.Condition(err); err != nil && !host && isGone(ctx, s.engine, ctr.ID) {
 			ctr = Container{}
 		} else if err != nil {
 			res.err = fmt.Errorf("starting %s: %w", svc.Name, err)
@@ -56,6 +71,12 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 		}
 	}
 	if ctr.ID == "" {
+		if !ensured {
+			if err := s.engine.EnsureImage(cctx, stack, svc.Service, r.noteProgress); err != nil {
+				res.err = err
+				return res
+			}
+		}
 		created, err := s.engine.Create(cctx, stack, svc.Service)
 		if err != nil {
 			res.err = fmt.Errorf("creating %s: %w", svc.Name, err)
@@ -81,11 +102,15 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 	return res
 }
 
+// isGone: the container no longer exists. An engine that could not be
+// asked (a host condition) says nothing about it: creating a second
+// container then would clash with the first.
 func isGone(ctx context.Context, e Engine, id string) bool {
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, err := e.Inspect(ictx, id)
-	return err != nil
+	_, host := e.Condition(err)
+	return err != nil && !host
 }
 
 // gpuPriority puts first the GPU services that gate others through hard

@@ -67,6 +67,9 @@ const (
 	MsgDependencyRest   = "Dependency restarted"
 	MsgRecreated        = "Service recreated"
 	MsgRemoved          = "Service removed"
+	// MsgHostCondition: the service cannot start for a reason of the
+	// host's (its detail says which); it is retried, never disabled.
+	MsgHostCondition = "Waiting for a host condition"
 )
 
 // ServiceStatus is one service as the API and WebSocket show it: the seed's
