@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/internal/podmantest"
 )
 
@@ -140,15 +139,6 @@ func TestIntegrationPodmanBindOptionsAndSecrets(t *testing.T) {
 	if got := podman(t, pm, "inspect", ContainerName(p, *mustService(t, st, "app")), "--format", "{{.Config.StopTimeout}}"); got != "45" {
 		t.Errorf("container stop timeout = %q, want 45 (stop_grace_period)", got)
 	}
-}
-
-func mustService(t *testing.T, st *compose.Stack, name string) *compose.Service {
-	t.Helper()
-	svc, ok := st.Service(name)
-	if !ok {
-		t.Fatalf("no service %s", name)
-	}
-	return svc
 }
 
 func statUID(fi os.FileInfo) int {
