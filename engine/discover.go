@@ -22,7 +22,8 @@ const (
 	// gives it (`<project>-<service>-N`, `<project>_<service>_N`) or the
 	// service's container_name.
 	MatchName
-	// MatchContains: the seed's rule, the name contains the service name.
+	// MatchContains: the seed's name rule, narrowed: the unlabelled
+	// container's name is the service's, or ends in it (see scoreName).
 	MatchContains
 )
 
@@ -203,8 +204,7 @@ func preferLabelled(a, b Container) int {
 // nameScore ranks how well a container name fits a service name.
 type nameScore struct {
 	// level: 3 the name is the service with only project/replica
-	// decoration, 2 the service is a whole token run of the name, 1 a
-	// substring.
+	// decoration, 2 the name ends in the service after a separator.
 	level int
 	// extra is how many characters of the undecorated name are not the
 	// service name; fewer is closer.
@@ -218,23 +218,27 @@ func (a nameScore) compare(b nameScore) int {
 	return cmp.Compare(a.extra, b.extra)
 }
 
-// scoreName applies the seed's rule (the container name contains the
-// service name, case-insensitively) and grades the fit.
+// scoreName applies the seed's name rule, narrowed so that it cannot take
+// a stranger's container: an unlabelled container is the service's when its
+// name, without the project prefix and replica suffix, is the service name
+// (level 3) or ends in it after a separator, as in `legacy-redis` or
+// `Security-Frontend` (level 2). A bare substring (`mongodb-backup` for
+// `db`) or the service name followed by more (`redis-exporter` for
+// `redis`) is someone else's: adopting it would let the agent stop or
+// restart a container it does not own.
 func scoreName(project, svc, name string) (nameScore, bool) {
 	svc, name = strings.ToLower(svc), strings.ToLower(name)
 	core := undecorate(strings.ToLower(project), name)
-	i := strings.Index(core, svc)
-	if svc == "" || i < 0 {
+	if svc == "" {
 		return nameScore{}, false
 	}
-	sc := nameScore{level: 1, extra: len(core) - len(svc)}
 	switch {
 	case core == svc:
-		sc.level = 3
-	case tokenRun(core, svc):
-		sc.level = 2
+		return nameScore{level: 3}, true
+	case strings.HasSuffix(core, svc) && isSep(core[len(core)-len(svc)-1]):
+		return nameScore{level: 2, extra: len(core) - len(svc)}, true
 	}
-	return sc, true
+	return nameScore{}, false
 }
 
 // undecorate strips a `<project>-`/`<project>_` prefix and a `-N`/`_N`

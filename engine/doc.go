@@ -3,8 +3,9 @@
 // client with API version negotiation.
 //
 // It discovers a stack's existing containers (compose labels, then the
-// names compose and podman-compose give, then the seed's rule "the name
-// contains the service name"), creates missing ones the way docker
+// names compose and podman-compose give, then a name that is the
+// service's or ends in it after a separator — never a bare substring, so
+// `db` cannot adopt `mongodb-backup`), creates missing ones the way docker
 // compose would (so `podman ps` and compose tooling recognise them),
 // starts, stops, inspects and execs into them, and streams their events
 // normalised to a small Event type. Every call has a timeout; reaching
