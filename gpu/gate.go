@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -412,6 +413,9 @@ func (g *Gate) fit(snap Snapshot, r Request) (ok bool, reason string, err error)
 		return true, "", nil
 	}
 	need := r.NeedBytes + g.cfg.MarginBytes
+	if need < r.NeedBytes { // saturate: an absurd need must not wrap to a small one
+		need = math.MaxUint64
+	}
 	needText := formatBytes(r.NeedBytes)
 	if g.cfg.MarginBytes > 0 {
 		needText += " + " + formatBytes(g.cfg.MarginBytes) + " margin"

@@ -134,6 +134,12 @@ func newRunner(s *Supervisor, svc *compose.PlannedService, existing *Container, 
 		st:      NotFound,
 	}
 	if rec != nil {
+		// A stored record is trusted only within bounds (state.Trusted).
+		trusted, notes := rec.Trusted(s.clock.Now(), r.pol.Max)
+		for _, n := range notes {
+			r.log.Warn("Stored state bounded", "change", n)
+		}
+		rec = &trusted
 		r.enabled = rec.Enabled
 		r.failures = rec.FailureCount
 		r.restarts = rec.RestartCount
