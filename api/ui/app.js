@@ -79,12 +79,14 @@ function ports(s) {
   return s.port ? String(s.port) : '';
 }
 
+// The agent reports a check when the service's state changes, so the time
+// shown is that report's, not necessarily the newest probe's.
 function health(s) {
   let t = s.health_method || 'none';
   if (s.last_check_at) {
-    t += ` · last check ${s.last_check_ok ? 'ok' : 'failed'}`;
+    t += ` · ${s.last_check_ok ? 'ok' : 'failed'}`;
     if (s.last_check_ms) t += `, ${s.last_check_ms.toFixed(1)} ms`;
-    t += `, ${dur(since(s.last_check_at))} ago`;
+    t += ` (reported ${clock(s.last_check_at)})`;
   } else if (s.health_method && s.health_method !== 'none') {
     t += ' · not checked yet';
   }
@@ -287,24 +289,36 @@ function addFilterOption(name) {
 
 // ---- timeline
 
-// bringups finds, per service, when its latest start began and when it
-// became ready, from this agent run's events.
+// bringups finds, per service, its first start and readiness in the latest
+// bring-up: this agent run's, or the last reload's (from its first "Service
+// recreated"). Later restarts are counted, not drawn, so that one crash an
+// hour later does not stretch the chart.
 function bringups() {
+  let epoch = 0;
+  for (const ev of st.events) if (ev.message === 'Service recreated') epoch = Date.parse(ev.timestamp);
+  if (epoch) {
+    // The reload's first recreate: step back over the recreates just before it.
+    for (let i = st.events.length - 1; i >= 0; i--) {
+      const t = Date.parse(st.events[i].timestamp);
+      if (st.events[i].message === 'Service recreated' && epoch - t < 30000) epoch = t;
+    }
+  }
   const out = new Map();
   for (const ev of st.events) {
     const s = ev.data;
-    if (!s || !s.name) continue;
     const t = Date.parse(ev.timestamp);
+    if (!s || !s.name || t < epoch) continue;
     let a = out.get(s.name);
-    if (s.status === 'starting') {
-      if (!a || a.ready || a.last !== 'starting') a = { began: t };
-    } else if (s.status === 'running') {
-      if (!a) a = { adopted: true, ready: t };
-      else if (!a.ready) a.ready = t;
+    if (s.status === 'starting' && (!a || a.last !== 'starting')) {
+      if (!a) a = { began: t, restarts: 0 };
+      else if (a.ready || a.adopted) a.restarts++;
+    } else if (s.status === 'running' && (!a || (a.began && !a.ready))) {
+      if (!a) a = { adopted: true, restarts: 0 };
+      else a.ready = t;
     }
     if (a) { a.last = s.status; out.set(s.name, a); }
   }
-  return out;
+  return { epoch, runs: out };
 }
 
 function renderGantt() {
@@ -313,7 +327,7 @@ function renderGantt() {
   if (!p) { root.textContent = 'No plan loaded.'; return; }
   const crit = new Set(p.critical_path || []);
   const rows = [...p.services].sort((a, b) => a.earliest_start_s - b.earliest_start_s || a.phase - b.phase || a.name.localeCompare(b.name));
-  const got = bringups();
+  const { epoch, runs: got } = bringups();
   const begins = [...got.values()].filter((a) => a.began).map((a) => a.began);
   const origin = begins.length ? Math.min(...begins) : 0;
   let span = Math.max(p.makespan_s || 0, 1);
@@ -340,8 +354,9 @@ function renderGantt() {
       real.style.width = pct(Math.max(b1 - b0, span / 200));
       track.append(real);
       val = a.ready ? `ready ${b1.toFixed(1)} s · ${val}` : `starting… · ${val}`;
+      if (a.restarts) val += ` · restarted ${a.restarts}× since`;
     } else if (a && a.adopted) {
-      val = `already running (adopted) · ${val}`;
+      val = `${epoch ? 'kept by the reload' : 'already running (adopted)'} · ${val}${a.restarts ? ` · restarted ${a.restarts}× since` : ''}`;
     } else {
       val = `not started · ${val}`;
     }
