@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/hostagent/hostagent/internal/redistest"
 )
@@ -137,6 +140,37 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 	t.Logf("screenshot: %s (%d bytes)", p, len(png))
 }
+
+func colorScheme(v string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		p := emulation.SetEmulatedMediaParams{}
+		if v != "" {
+			p.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}}
+		}
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, p)
+		return err
+	})
+}
+
+// contrastJS lists the visible text elements whose colour is below 4.5:1
+// against the first opaque background behind them.
+const contrastJS = `(() => {
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const bg = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c.length === 3 || c[3] > 0.9) return c; } return [255, 255, 255]; };
+  const bad = [];
+  let checked = 0;
+  const sel = 'h1, h2, h3, #summary, #conn, #notice, .hint, code, button, select, .svc h4, .svc dt, .svc dd, .badge, .gname, .gval, #gpu-body p, #ev-list li, #ev-list time, #ev-list .st';
+  for (const el of document.querySelectorAll(sel)) {
+    if (!el.offsetParent || !el.textContent.trim()) continue;
+    checked++;
+    const f = lum(rgb(getComputedStyle(el).color)), b = lum(bg(el));
+    const r = (Math.max(f, b) + 0.05) / (Math.min(f, b) + 0.05);
+    if (r < 4.5) bad.push(el.tagName + '.' + el.className + ' "' + el.textContent.trim().slice(0, 30) + '": ' + r.toFixed(2));
+  }
+  return {checked, bad};
+})()`
 
 func card(name, attr string) string {
 	return fmt.Sprintf(`document.querySelector('#phases [data-service=%q]')?.dataset.%s`, name, attr)
@@ -281,6 +315,40 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("ai-florence timeline: %q, want the restart counted", got)
 	}
 
+	// Disable and enable through the page: DISABLED with its reason, then back.
+	for _, step := range []struct{ button, badge, note string }{{"Disable", "DISABLED", "DISABLED: Service disabled"}, {"Enable", "RUNNING", ""}} {
+		sel := `#phases [data-service="frontend"] [data-a="toggle"]`
+		if got := js[string](t, ctx, `document.querySelector('`+sel+`').textContent`); got != step.button {
+			t.Fatalf("frontend toggle says %q, want %q", got, step.button)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, step.button+" confirmation", 5*time.Second, `document.querySelector('#confirm').open`)
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#confirm-ok`))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, "frontend "+step.badge, 10*time.Second, fmt.Sprintf(
+			`document.querySelector('#phases [data-service="frontend"] .badge').textContent === %q && document.querySelector('#phases [data-service="frontend"] [data-f="detail"] dd').textContent === %q`, step.badge, step.note))
+	}
+
+	// Keyboard: Enter on a focused Restart opens the confirmation, Escape
+	// cancels it, and nothing is restarted.
+	redis := a.services()["redis"]
+	js[bool](t, ctx, `document.querySelector('#phases [data-service="redis"] [data-a="restart"]').focus(), true`)
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "confirmation from the keyboard", 5*time.Second, `document.querySelector('#confirm').open`)
+	if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Escape)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "Escape closes the confirmation", 5*time.Second, `!document.querySelector('#confirm').open`)
+	time.Sleep(time.Second)
+	if s := a.services()["redis"]; s.RestartCount != redis.RestartCount || s.ContainerID != redis.ContainerID {
+		t.Errorf("a cancelled confirmation restarted redis: %+v -> %+v", redis, s)
+	}
+
 	// The filter shows one service's events only.
 	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#ev-filter`), "frontend")); err != nil {
 		t.Fatal(err)
@@ -302,6 +370,24 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "dashboard-phone.png")
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Contrast, light and dark: text against what is behind it, WCAG AA.
+	for _, scheme := range []string{"light", "dark"} {
+		if err := chromedp.Do(ctx, colorScheme(scheme)); err != nil {
+			t.Fatal(err)
+		}
+		res := js[struct {
+			Checked int      `json:"checked"`
+			Bad     []string `json:"bad"`
+		}](t, ctx, contrastJS)
+		if res.Checked < 100 || len(res.Bad) > 0 {
+			t.Errorf("%s scheme: %d text elements checked, below 4.5:1 contrast:\n%s", scheme, res.Checked, strings.Join(res.Bad, "\n"))
+		}
+	}
+	screenshot(t, ctx, "dashboard-dark.png")
+	if err := chromedp.Do(ctx, colorScheme("")); err != nil {
 		t.Fatal(err)
 	}
 
