@@ -23,7 +23,8 @@ func (g fakeGate) Waiting() []gpu.Wait { return g }
 // fake supervisor with a GPU (this machine has none, so the live-agent test
 // in cmd/hostagent only sees "NVML unavailable"): devices, per-service use
 // and learned need, the lane's queue and why its head waits. It also feeds
-// markup through a service's detail: the page must show it as text.
+// markup through a service's detail (the page must show it as text) and
+// tries a wrong token (refused, explained, forgotten).
 func TestStatusPageGPUPanelAndText(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -90,6 +91,20 @@ func TestStatusPageGPUPanelAndText(t *testing.T) {
 	}
 	if text("#nvml") != "" {
 		t.Error("NVML shown unavailable with a GPU present")
+	}
+	// A wrong token: the agent refuses it, the page says so and forgets it.
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#token`), "not-the-token\r"),
+		chromedp.Click(chromedp.CSS(`#phases [data-service="redis"] [data-a="restart"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#confirm').open`, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Click(chromedp.CSS(`#confirm-ok`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#notice').textContent.includes('refused the token') && sessionStorage.getItem('hostagent.token') === null && !document.querySelector('#auth-none').hidden`,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(5*time.Second)),
+	); err != nil {
+		t.Fatalf("wrong token: %v (notice %q)", err, text("#notice"))
+	}
+	if calls := f.Calls(); len(calls) != 0 {
+		t.Errorf("a wrong token reached the supervisor: %v", calls)
 	}
 	pwned, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pwned === 1 || !!document.querySelector('#phases img')`))
 	if err != nil || pwned {

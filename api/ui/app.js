@@ -442,6 +442,18 @@ async function loadAll() {
   loadGPU();
 }
 
+let replanning = null;
+function replan() {
+  if (replanning) return;
+  replanning = setTimeout(async () => {
+    await loadPlan();
+    replanning = null;
+    st.layout = '';
+    renderStack();
+    renderGantt();
+  }, 300);
+}
+
 function setConn(state, text) {
   const c = $('#conn');
   c.dataset.state = state;
@@ -465,7 +477,15 @@ function onMessage(m) {
   }
   if (m.type !== 'service_status' || !m.data) return;
   st.lastSeq = Math.max(st.lastSeq, m.seq || 0);
-  st.services.set(m.data.name, m.data);
+  if (m.message === 'Service removed') {
+    st.services.delete(m.data.name);
+    st.cards.get(m.data.name)?.remove();
+    st.cards.delete(m.data.name);
+  } else {
+    st.services.set(m.data.name, m.data);
+  }
+  // A reload changes the plan: read it again (once per burst of events).
+  if (m.message === 'Service recreated' || m.message === 'Service removed' || (st.plan && !st.planBy.has(m.data.name))) replan();
   addEvent(m, true);
   renderStack();
   renderGantt();
