@@ -189,7 +189,8 @@ func (s *Server) routes() *echo.Echo {
 	// Per route, not groups: an echo group's middleware also runs for
 	// unmatched paths, which would answer 401 instead of 404.
 	read := func(path string, h echo.HandlerFunc) { e.GET(path, h, s.authorizeRead) }
-	write := func(path string, h echo.HandlerFunc) { e.POST(path, h, s.authorizeWrite) }
+	write := func(path string, h echo.HandlerFunc) { e.POST(path, h, s.checkOrigin, s.authorizeWrite) }
+	s.uiRoutes(read)
 	read("/api/system/health", s.getHealth)
 	read("/api/system/health/ready", s.getReady)
 	read("/api/system/health/full", s.getFull)

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(podman runc netavark aardvark-dns iptables busybox-static redis-server debootstrap wrk rpm
-  iproute2 curl ca-certificates procps psmisc git make gcc)
+  iproute2 curl ca-certificates procps psmisc git make gcc chromium)
 
 missing=()
 for p in "${packages[@]}"; do
