@@ -270,7 +270,6 @@ func (n *nemotronRun) exec(svc string, argv ...string) (string, error) {
 
 func (n *nemotronRun) check() {
 	t := n.t
-	t.Helper()
 	status := n.a.services()
 	for _, s := range nemotronCore {
 		if st := status[s]; st.FailureCount != 0 || st.RestartCount != 0 {
