@@ -84,7 +84,7 @@ const appUID = 1000
 // copy elsewhere with the project directory set to the stack's directory.
 func TestNemotronFileOnPodman(t *testing.T) {
 	pm := podmantest.Shared(t)
-	lockNemotronPorts(t)
+	lockNemotronPorts(t, pm)
 	ctx := t.Context()
 	if err := pm.EnsureStandins(ctx, nemotronStandins(nemotronProject)); err != nil {
 		t.Fatal(err)
@@ -122,8 +122,9 @@ func TestNemotronFileOnPodman(t *testing.T) {
 }
 
 // lockNemotronPorts holds a machine-wide lock for the file's fixed host
-// ports until the test ends, and fails if something else has one.
-func lockNemotronPorts(t *testing.T) {
+// ports until the test ends, removes what an earlier, killed run left, and
+// fails if something else has one of the ports.
+func lockNemotronPorts(t *testing.T, pm *podmantest.Service) {
 	t.Helper()
 	lock, err := os.OpenFile("/run/lock/hostagent-nemotron-ports.lock", os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -133,6 +134,9 @@ func lockNemotronPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lock.Close() })
+	if err := pm.Cleanup(t.Context(), nemotronProject); err != nil {
+		t.Logf("cleanup: %v", err)
+	}
 	for _, p := range nemotronPorts {
 		l, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
 		if err != nil {
@@ -215,7 +219,6 @@ func runNemotron(t *testing.T, pm *podmantest.Service, bin, stack, file, project
 			t.Logf("cleanup: %v", err)
 		}
 	}
-	cleanup() // what an earlier, killed run left
 	t.Cleanup(func() {
 		a.stop(syscall.SIGTERM)
 		cleanup()
