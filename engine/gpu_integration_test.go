@@ -36,14 +36,7 @@ devices:
 // it after the test.
 func writeTestCDI(t *testing.T) {
 	t.Helper()
-	path := "/etc/cdi/hostagent-test.yaml"
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Skipf("cannot write a CDI spec: %v", err)
-	}
-	if err := os.WriteFile(path, []byte(testCDISpec), 0o644); err != nil {
-		t.Skipf("cannot write a CDI spec: %v", err)
-	}
-	t.Cleanup(func() { _ = os.Remove(path) })
+	podmantest.WriteCDISpec(t, "hostagent-test", testCDISpec)
 }
 
 // gpuStackYAML has an AI service shaped like nemotron's ai-llm (deploy
