@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -117,7 +118,29 @@ func fromSummary(s container.Summary) Container {
 		ConfigHash: s.Labels[LabelConfigHash],
 		Created:    time.Unix(s.Created, 0),
 		State:      State{Status: st, Running: st == StatusRunning},
+		HostPorts:  hostPorts(s.Ports),
+		Volumes:    namedVolumes(s.Mounts),
 	}
+}
+
+func hostPorts(ports []container.Port) []string {
+	var out []string
+	for _, p := range ports {
+		if p.PublicPort != 0 {
+			out = append(out, fmt.Sprintf("%s:%d/%s", p.IP, p.PublicPort, p.Type))
+		}
+	}
+	return out
+}
+
+func namedVolumes(mounts []container.MountPoint) []string {
+	var out []string
+	for _, m := range mounts {
+		if m.Type == "volume" && m.Name != "" {
+			out = append(out, m.Name)
+		}
+	}
+	return out
 }
 
 func fromInspect(r container.InspectResponse) Container {

@@ -75,6 +75,9 @@ func (c *Client) Discover(ctx context.Context, st *compose.Stack) (Discovery, er
 	}
 	c.log.Info(fmt.Sprintf("Discovered %d containers", len(d.Found)),
 		"project", st.Name, "services", len(st.Services), "not_found", d.NotFound)
+	for _, w := range clashes(st, all) {
+		c.log.Warn(w)
+	}
 	for _, f := range d.Found {
 		c.log.Debug("Service discovered", "service", f.Service, "container", f.Container.Name,
 			"id", f.Container.ID.Short(), "by", f.By, "outdated", f.Outdated)
@@ -274,3 +277,69 @@ func tokenRun(name, svc string) bool {
 }
 
 func isSep(b byte) bool { return b == '-' || b == '_' || b == '.' }
+
+// clashes names the running containers of other projects that hold a host
+// port or a named volume this stack wants: a stack started from another
+// directory (or under another project name) by compose or podman-compose,
+// which would make our starts fail on the port, or share the data.
+func clashes(st *compose.Stack, all []Container) []string {
+	var out []string
+	for _, svc := range st.Services {
+		for _, p := range svc.Ports {
+			if p.HostPort == 0 {
+				continue
+			}
+			for _, ctr := range all {
+				if ctr.Project == st.Name || !ctr.State.Running {
+					continue
+				}
+				for _, hp := range ctr.HostPorts {
+					if portClash(hp, p) {
+						out = append(out, fmt.Sprintf("Port %d of service %s is published by container %s%s: the service cannot start until it is stopped (another copy of this stack? set project_directory or project_name to adopt it instead)",
+							p.HostPort, svc.Name, ctr.Name, projectOf(ctr)))
+					}
+				}
+			}
+		}
+		for _, v := range svc.Config.Volumes {
+			if v.Type != "volume" || v.Source == "" {
+				continue
+			}
+			name := volumeName(st, v.Source)
+			for _, ctr := range all {
+				if ctr.Project != st.Name && ctr.State.Running && slices.Contains(ctr.Volumes, name) {
+					out = append(out, fmt.Sprintf("Volume %s of service %s is in use by container %s%s: two stacks would share its data",
+						name, svc.Name, ctr.Name, projectOf(ctr)))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func projectOf(ctr Container) string {
+	if ctr.Project == "" {
+		return ""
+	}
+	return " of project " + ctr.Project
+}
+
+// portClash: the same host port and protocol on the same or a wildcard
+// address.
+func portClash(published string, want compose.Port) bool {
+	i := strings.LastIndex(published, ":")
+	if i < 0 {
+		return false
+	}
+	addr, rest := published[:i], published[i+1:]
+	port, proto, _ := strings.Cut(rest, "/")
+	wantProto := want.Protocol
+	if wantProto == "" {
+		wantProto = "tcp"
+	}
+	if port != strconv.Itoa(want.HostPort) || (proto != "" && proto != wantProto) {
+		return false
+	}
+	wild := func(a string) bool { return a == "" || a == "0.0.0.0" || a == "::" }
+	return wild(addr) || wild(want.HostIP) || addr == want.HostIP
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -213,5 +214,24 @@ func TestScoreName(t *testing.T) {
 		if ok != tc.ok || sc.level != tc.level || sc.extra != tc.extra {
 			t.Errorf("scoreName(%s, %s, %s) = %+v %v, want level %d extra %d %v", tc.project, tc.svc, tc.name, sc, ok, tc.level, tc.extra, tc.ok)
 		}
+	}
+}
+
+func TestClashesWithAnotherProject(t *testing.T) {
+	st := &compose.Stack{Name: "nemotron", Services: []compose.Service{
+		{Name: "postgres", Ports: []compose.Port{{HostPort: 5432, ContainerPort: 5432, Protocol: "tcp"}},
+			Config: types.ServiceConfig{ContainerSpec: types.ContainerSpec{Volumes: []types.ServiceVolumeConfig{{Type: "volume", Source: "postgres_data", Target: "/var/lib/postgresql/data"}}}}},
+		{Name: "frontend", Ports: []compose.Port{{HostIP: "127.0.0.1", HostPort: 5173, ContainerPort: 5173}}},
+	}}
+	all := []Container{
+		{Name: "hostagent-postgres-1", Project: "hostagent", State: State{Running: true}, HostPorts: []string{"0.0.0.0:5432/tcp"}, Volumes: []string{"nemotron_postgres_data"}},
+		{Name: "nemotron-postgres-1", Project: "nemotron", State: State{Running: true}, HostPorts: []string{"0.0.0.0:5432/tcp"}},
+		{Name: "stopped-web", Project: "other", HostPorts: []string{"127.0.0.1:5173/tcp"}},
+		{Name: "udp-thing", State: State{Running: true}, HostPorts: []string{"0.0.0.0:5432/udp", "10.0.0.1:5173/tcp"}},
+	}
+	got := clashes(st, all)
+	if len(got) != 2 || !strings.Contains(got[0], "Port 5432 of service postgres is published by container hostagent-postgres-1 of project hostagent") ||
+		!strings.Contains(got[1], "Volume nemotron_postgres_data of service postgres is in use by container hostagent-postgres-1") {
+		t.Errorf("clashes:\n%s\nwant the port and the volume held by project hostagent, nothing for our own, stopped, UDP or other-address containers", strings.Join(got, "\n"))
 	}
 }
