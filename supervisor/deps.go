@@ -74,6 +74,13 @@ type Engine interface {
 	ConfigHash(st *compose.Stack, svc *compose.Service) string
 }
 
+// Preparer is an Engine that can create the project's networks and
+// volumes on its own, so bring-up does it while discovering rather than in
+// the first Create (optional: Create ensures them anyway).
+type Preparer interface {
+	Prepare(ctx context.Context, st *compose.Stack) error
+}
+
 // ProbeResult is one health check. Err set means the check could not be
 // made at all (engine unreachable, exec refused): it does not flip health.
 type ProbeResult struct {

@@ -50,6 +50,7 @@ type runner struct {
 	everHealthy  bool // since the last start
 	healthySince time.Time
 	probeFails   int
+	lastCounted  time.Time // last failure counted while awaiting the first success
 	nextProbe    time.Time
 	probing      bool
 	lastCheck    ProbeResult
