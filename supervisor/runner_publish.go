@@ -80,6 +80,8 @@ func (r *runner) publish(msg string) {
 		failed:    r.failedOnce,
 		enabled:   r.enabled,
 		begun:     r.launched || r.acting,
+		launched:  r.launched,
+		held:      r.stopping || (!r.launched && !r.acting && !r.nextRestart.IsZero()),
 	}
 	r.s.update(st, view, msg)
 }

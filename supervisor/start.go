@@ -22,7 +22,7 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 		}
 		res.slot = slot
 	}
-	release, err := s.starts.acquire(ctx, int64(svc.RemainingPath/time.Millisecond))
+	release, err := s.starts.acquire(ctx, svc.Name, startPriority(svc))
 	if err != nil {
 		res.err = err
 		return res

@@ -147,6 +147,8 @@ type depView struct {
 	failed    bool
 	enabled   bool
 	begun     bool // its first start is under way or done
+	launched  bool // its first start is done (or it was adopted running)
+	held      bool // it will not start now: a backoff to wait out, or stopping
 }
 
 // New prepares a supervisor for a stack and its plan.
@@ -182,6 +184,7 @@ func New(st *compose.Stack, plan *compose.Plan, cfg Config, d Deps) *Supervisor 
 	for _, ps := range plan.Services {
 		s.order = append(s.order, ps.Name)
 	}
+	s.starts.ahead, s.starts.clock = s.startAhead, d.Clock
 	return s
 }
 
@@ -226,7 +229,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if r.ctr.ID != "" {
 			s.byID[r.ctr.ID] = r
 		}
-		s.views[ps.Name] = depView{status: r.st, enabled: r.enabled, started: r.ctr.Running}
+		s.views[ps.Name] = depView{status: r.st, enabled: r.enabled, started: r.ctr.Running,
+			launched: r.launched, held: !r.launched && !r.nextRestart.IsZero()}
 	}
 	s.running = true
 	s.mu.Unlock()
