@@ -2,12 +2,14 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hostagent/hostagent/compose"
+	"github.com/hostagent/hostagent/state"
 )
 
 // preparingEngine is the fake engine with networks and volumes prepared
@@ -81,4 +83,55 @@ services:
 		}
 		h.stop()
 	}
+}
+
+// A service waiting for its dependency has its container made meanwhile,
+// and its start uses it: created once, started once.
+func TestContainersAreCreatedAheadOfTheirStart(t *testing.T) {
+	h := newHarness(t, `
+services:
+  db: {image: postgres, healthcheck: {test: 'true', interval: 1s}}
+  app: {image: x, healthcheck: {test: 'true', interval: 1s}, depends_on: {db: {condition: service_healthy}}}
+  off: {image: x, depends_on: {db: {condition: service_healthy}}}
+`, Config{})
+	if err := h.store.Save(t.Context(), state.Record{Service: "off", Enabled: false}); err != nil {
+		t.Fatal(err)
+	}
+	h.health.set("db", false)
+	h.start()
+	h.until("app's container made while db is unhealthy", time.Minute, func() bool {
+		c, _, _ := h.engine.counts()
+		return c == 2
+	})
+	if n := len(h.engine.startsOf("app")); n != 0 {
+		t.Fatalf("app started %d times before db was healthy", n)
+	}
+	h.health.set("db", true)
+	h.until("app running", time.Minute, h.is("app", Running))
+	settleReal()
+	if c, _, _ := h.engine.counts(); c != 2 || len(h.engine.startsOf("app")) != 1 {
+		t.Errorf("creates %d, app starts %d; want 2 (db, app; none for the disabled service) and 1", c, len(h.engine.startsOf("app")))
+	}
+}
+
+// A container made ahead that failed is made again by the start, which
+// reports its own error if it fails too.
+func TestFailedPrecreationIsRetriedByTheStart(t *testing.T) {
+	h := newHarness(t, `
+services:
+  db: {image: postgres, healthcheck: {test: 'true', interval: 1s}}
+  app: {image: x, healthcheck: {test: 'true', interval: 1s}, depends_on: {db: {condition: service_healthy}}}
+`, Config{})
+	h.health.set("db", false)
+	h.engine.mu.Lock()
+	h.engine.createErr["app"] = errors.New("image not there yet")
+	h.engine.mu.Unlock()
+	h.start()
+	h.until("db started", time.Minute, func() bool { return len(h.engine.startsOf("db")) == 1 })
+	settleReal()
+	h.engine.mu.Lock()
+	delete(h.engine.createErr, "app")
+	h.engine.mu.Unlock()
+	h.health.set("db", true)
+	h.until("app running", time.Minute, h.is("app", Running))
 }

@@ -54,7 +54,7 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 		}
 	}
 	if ctr.ID == "" {
-		created, err := s.engine.Create(cctx, stack, svc.Service)
+		created, err := s.createContainer(cctx, stack, svc)
 		if err != nil {
 			res.err = fmt.Errorf("creating %s: %w", svc.Name, err)
 			return res

@@ -126,6 +126,7 @@ type Supervisor struct {
 	statuses   map[string]ServiceStatus
 	views      map[string]depView
 	byID       map[string]*runner
+	pre        map[string]*precreation // containers made ahead of their start
 	history    []Event
 	seq        uint64
 	subs       map[int]chan Event
@@ -179,6 +180,7 @@ func New(st *compose.Stack, plan *compose.Plan, cfg Config, d Deps) *Supervisor 
 		statuses: map[string]ServiceStatus{},
 		views:    map[string]depView{},
 		byID:     map[string]*runner{},
+		pre:      map[string]*precreation{},
 		subs:     map[int]chan Event{},
 	}
 	for _, ps := range plan.Services {
@@ -244,6 +246,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	for _, name := range s.order {
 		s.startRunner(s.runners[name])
 	}
+	s.precreate(runCtx, existing)
 
 	ticker := s.clock.NewTimer(time.Second)
 	defer ticker.Stop()

@@ -1,0 +1,97 @@
+package supervisor
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/hostagent/hostagent/compose"
+)
+
+// Creating a container costs Podman about as much as starting one, and
+// starts are serialised: created inside the start slot, each container
+// would cost create + start on the critical path. So at bring-up the
+// containers that do not exist yet are created ahead, one at a time, in
+// start-priority order, while earlier ones start and while services wait
+// for their dependencies (as compose up creates everything before it
+// starts). A start then only starts. Each service's first create is done
+// once: by the precreator or by its own start, whichever claims it first.
+
+// precreation is one service's container made ahead of its start.
+type precreation struct {
+	done    chan struct{} // closed when ctr, err are set
+	ctr     Container
+	err     error
+	claimed bool // taken by a start (or made by it): never again
+}
+
+// precreate starts the background creator; the caller's wait group ends
+// with it.
+func (s *Supervisor) precreate(ctx context.Context, existing map[string]Container) {
+	stack, plan := s.current()
+	var todo []*compose.PlannedService
+	for i := range plan.Services {
+		if _, ok := existing[plan.Services[i].Name]; !ok {
+			todo = append(todo, &plan.Services[i])
+		}
+	}
+	slices.SortStableFunc(todo, func(a, b *compose.PlannedService) int {
+		if c := cmp.Compare(startPriority(b), startPriority(a)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for _, ps := range todo {
+			if ctx.Err() != nil {
+				return
+			}
+			s.mu.Lock()
+			_, taken := s.pre[ps.Name]
+			v := s.views[ps.Name]
+			p := &precreation{done: make(chan struct{})}
+			if !taken && v.enabled {
+				s.pre[ps.Name] = p
+			}
+			s.mu.Unlock()
+			if taken || !v.enabled {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, time.Minute)
+			p.ctr, p.err = s.engine.Create(cctx, stack, ps.Service)
+			cancel()
+			close(p.done)
+		}
+	}()
+}
+
+// createContainer creates svc's container for a start: the one made ahead
+// when there is one (waiting for it if under way), else a new one.
+func (s *Supervisor) createContainer(ctx context.Context, st *compose.Stack, svc *compose.PlannedService) (Container, error) {
+	s.mu.Lock()
+	p, ok := s.pre[svc.Name]
+	fresh := ok && !p.claimed
+	if !ok {
+		// Claim it, so the precreator leaves it alone.
+		p = &precreation{}
+		s.pre[svc.Name] = p
+	}
+	p.claimed = true
+	s.mu.Unlock()
+	if fresh {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return Container{}, ctx.Err()
+		}
+		// A failed or outdated (reloaded meanwhile) one is made again, and
+		// the engine replaces the outdated container of the same name.
+		if p.err == nil && p.ctr.ConfigHash == s.engine.ConfigHash(st, svc.Service) {
+			return p.ctr, nil
+		}
+	}
+	return s.engine.Create(ctx, st, svc.Service)
+}
