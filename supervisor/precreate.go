@@ -3,20 +3,26 @@ package supervisor
 import (
 	"cmp"
 	"context"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/hostagent/hostagent/compose"
 )
 
-// Creating a container costs Podman about as much as starting one, and
-// starts are serialised: created inside the start slot, each container
-// would cost create + start on the critical path. So at bring-up the
-// containers that do not exist yet are created ahead, one at a time, in
-// start-priority order, while earlier ones start and while services wait
-// for their dependencies (as compose up creates everything before it
-// starts). A start then only starts. Each service's first create is done
-// once: by the precreator or by its own start, whichever claims it first.
+// Containers that do not exist yet are created ahead of their start, in
+// start-priority order, while the start lane is idle: typically while
+// services wait for their dependencies to turn healthy (compose up, too,
+// creates everything before it starts). A start then only starts. Podman
+// runs a create and a start no faster side by side than one after the
+// other (measured on 4.3: a start alongside creates takes twice as long),
+// so the creator takes the start lane itself, below every service: it
+// never competes with a start, and a start that arrives waits for at most
+// one create. Each service's first create is done once: by the creator or
+// by its own start, whichever claims it first.
+
+// precreateSlot is the creator's name in the start queue.
+const precreateSlot = "\x00precreate"
 
 // precreation is one service's container made ahead of its start.
 type precreation struct {
@@ -46,26 +52,35 @@ func (s *Supervisor) precreate(ctx context.Context, existing map[string]Containe
 	go func() {
 		defer s.wg.Done()
 		for _, ps := range todo {
-			if ctx.Err() != nil {
+			release, err := s.starts.acquire(ctx, precreateSlot, math.MinInt64)
+			if err != nil {
 				return
 			}
-			s.mu.Lock()
-			_, taken := s.pre[ps.Name]
-			v := s.views[ps.Name]
-			p := &precreation{done: make(chan struct{})}
-			if !taken && v.enabled {
-				s.pre[ps.Name] = p
-			}
-			s.mu.Unlock()
-			if taken || !v.enabled {
-				continue
-			}
-			cctx, cancel := context.WithTimeout(ctx, time.Minute)
-			p.ctr, p.err = s.engine.Create(cctx, stack, ps.Service)
-			cancel()
-			close(p.done)
+			s.precreateOne(ctx, stack, ps)
+			release()
 		}
 	}()
+}
+
+// precreateOne creates ps's container unless its start (or a disable) got
+// there first. A service whose start has begun but waits elsewhere (the
+// GPU lane) still gets its container made here.
+func (s *Supervisor) precreateOne(ctx context.Context, stack *compose.Stack, ps *compose.PlannedService) {
+	s.mu.Lock()
+	_, taken := s.pre[ps.Name]
+	v := s.views[ps.Name]
+	p := &precreation{done: make(chan struct{})}
+	if !taken && v.enabled {
+		s.pre[ps.Name] = p
+	}
+	s.mu.Unlock()
+	if taken || !v.enabled {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	p.ctr, p.err = s.engine.Create(cctx, stack, ps.Service)
+	cancel()
+	close(p.done)
 }
 
 // createContainer creates svc's container for a start: the one made ahead

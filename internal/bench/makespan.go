@@ -245,7 +245,9 @@ func logTime(path, needle string) (time.Time, error) {
 // the first.
 func freePorts(n int) (int, error) {
 	for try := 0; try < 50; try++ {
-		base := 40000 + rand.IntN(20000)
+		// Below the ephemeral range (32768-60999), where the poller's own
+		// connections would take a published port from under a container.
+		base := 20000 + rand.IntN(12000)
 		ok := true
 		var held []net.Listener
 		for p := base; p < base+n && ok; p++ {
