@@ -19,6 +19,10 @@ help: ## show the targets
 deps: ## install the system packages the tests and the demo need (Debian 12, as root)
 	./scripts/install-deps.sh
 
+.PHONY: deps-runtime
+deps-runtime: ## install only what Podman and the demo need at run time (Debian 12, as root)
+	./scripts/install-deps.sh runtime
+
 .PHONY: build
 build: ## build bin/hostagent
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/hostagent ./cmd/hostagent
@@ -38,7 +42,7 @@ fuzz-short: ## run every fuzz target briefly
 	./scripts/fuzz.sh $${FUZZTIME:-10s}
 
 .PHONY: demo
-demo: deps build ## the main job on an embedded demo stack: phased bring-up on local Podman, a kill, the self-heal
+demo: deps-runtime build ## the main job on an embedded demo stack: phased bring-up on local Podman, a kill, the self-heal
 	$(GO) run ./internal/demo -bin $(BIN)/hostagent
 
 .PHONY: bench

@@ -60,6 +60,9 @@ type Options struct {
 	GPU gpu.SnapshotSource
 	// GPUGate shows what waits for the GPU lane; nil: nothing.
 	GPUGate GPUWaits
+	// EngineUp reports whether the container engine answers (for
+	// hostagent_engine_up); nil: judged from the bring-up progress.
+	EngineUp func() bool
 	// Metrics is the collector the supervisor feeds (supervisor.Deps.Metrics);
 	// nil: the server makes its own, with status metrics only.
 	Metrics *Metrics
@@ -146,7 +149,7 @@ func New(sup Supervisor, tokens TokenSource, log *slog.Logger, opts Options) (*S
 	if m == nil {
 		m = NewMetrics()
 	}
-	if err := m.attach(sup, opts.GPU, opts.GPUTimeout); err != nil {
+	if err := m.attach(&stateCollector{sup: sup, gpu: opts.GPU, gate: opts.GPUGate, engineUp: opts.EngineUp, timeout: opts.GPUTimeout}); err != nil {
 		return nil, err
 	}
 	s := &Server{sup: sup, tokens: tokens, log: log, opts: opts, metrics: m, access: map[net.Listener]access{}}
@@ -186,7 +189,8 @@ func (s *Server) routes() *echo.Echo {
 	// Per route, not groups: an echo group's middleware also runs for
 	// unmatched paths, which would answer 401 instead of 404.
 	read := func(path string, h echo.HandlerFunc) { e.GET(path, h, s.authorizeRead) }
-	write := func(path string, h echo.HandlerFunc) { e.POST(path, h, s.authorizeWrite) }
+	write := func(path string, h echo.HandlerFunc) { e.POST(path, h, s.checkOrigin, s.authorizeWrite) }
+	s.uiRoutes(read)
 	read("/api/system/health", s.getHealth)
 	read("/api/system/health/ready", s.getReady)
 	read("/api/system/health/full", s.getFull)

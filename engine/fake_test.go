@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"sync"
 
@@ -18,6 +19,8 @@ import (
 // calls a test sets up answer; the others fail loudly.
 type fakeAPI struct {
 	mu sync.Mutex
+	// createErr, when set, is ContainerCreate's answer.
+	createErr error
 	// pingErr, when set, is returned by Ping (then cleared if pingOnce).
 	pingErrs []error
 	pings    int
@@ -33,6 +36,7 @@ type fakeAPI struct {
 	netsMade  []network.CreateOptions
 	volsMade  []volume.CreateOptions
 	missing   bool // networks and volumes do not exist yet
+	images    fakeImages
 }
 
 type fakeSub struct {
@@ -84,6 +88,9 @@ func (f *fakeAPI) ContainerInspect(ctx context.Context, id string) (container.In
 func (f *fakeAPI) ContainerCreate(ctx context.Context, config *container.Config, host *container.HostConfig, net *network.NetworkingConfig, platform *ocispec.Platform, name string) (container.CreateResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.createErr != nil {
+		return container.CreateResponse{}, f.createErr
+	}
 	f.created = append(f.created, fakeCreate{name, config, host, net})
 	return container.CreateResponse{ID: "id-" + name}, nil
 }
@@ -154,4 +161,8 @@ func (f *fakeAPI) Events(ctx context.Context, options events.ListOptions) (<-cha
 	s := fakeSub{msgs: make(chan events.Message), errs: make(chan error, 1)}
 	f.subs <- s
 	return s.msgs, s.errs
+}
+
+func (f *fakeAPI) ContainerLogs(context.Context, string, container.LogsOptions) (io.ReadCloser, error) {
+	return nil, errors.New("fake: no logs")
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/hostagent/hostagent/compose"
 )
 
@@ -42,4 +44,21 @@ func (c *Client) Prepare(ctx context.Context, st *compose.Stack) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ImageReady reports whether a container of service can be created now
+// with the image its start would use: the image is present and its
+// pull_policy (missing, the default, or never) would not fetch or build
+// another. Bring-up creates such containers ahead of their start.
+func (c *Client) ImageReady(ctx context.Context, st *compose.Stack, service string) (bool, error) {
+	svc, ok := st.Service(service)
+	if !ok {
+		return false, fmt.Errorf("image of %s: no such service in project %s", service, st.Name)
+	}
+	policy, _, err := pullPolicy(*svc)
+	if err != nil || (policy != types.PullPolicyMissing && policy != types.PullPolicyNever) {
+		return false, err
+	}
+	_, present, err := c.inspectImage(ctx, ImageName(st.Name, *svc))
+	return present, err
 }

@@ -3,6 +3,8 @@ package engine
 import (
 	"slices"
 	"testing"
+
+	"github.com/docker/docker/api/types/image"
 )
 
 func TestPrepareMakesEachNetworkAndVolumeOnce(t *testing.T) {
@@ -31,5 +33,27 @@ volumes: {data: {}, logs: {}}
 	}
 	if len(fa.created) != 0 {
 		t.Errorf("Prepare created containers: %v", fa.created)
+	}
+}
+
+// A container is made ahead only with the image its start would use:
+// present, and no pull or build due by pull_policy.
+func TestImageReadyOnlyForPresentImagesDueNoPullOrBuild(t *testing.T) {
+	fa := &fakeAPI{}
+	fa.img().present["here:1"] = image.InspectResponse{ID: "sha256:1"}
+	c := newClient(fa, Options{})
+	st := load(t, t.TempDir(), `services:
+  present: {image: "here:1"}
+  absent: {image: "gone:1"}
+  always: {image: "here:1", pull_policy: always}
+  daily: {image: "here:1", pull_policy: daily}
+  never: {image: "here:1", pull_policy: never}
+`)
+	want := map[string]bool{"present": true, "absent": false, "always": false, "daily": false, "never": true}
+	for name, w := range want {
+		got, err := c.ImageReady(t.Context(), st, name)
+		if err != nil || got != w {
+			t.Errorf("ImageReady(%s) = %v, %v; want %v", name, got, err, w)
+		}
 	}
 }

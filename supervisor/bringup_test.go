@@ -85,15 +85,29 @@ services:
 	}
 }
 
+// imageEngine is the fake engine that tells which images are ready.
+type imageEngine struct {
+	*fakeEngine
+	missing map[string]bool // by service
+}
+
+func (e imageEngine) ImageReady(_ context.Context, _ *compose.Stack, svc *compose.Service) (bool, error) {
+	return !e.missing[svc.Name], nil
+}
+
 // A service waiting for its dependency has its container made meanwhile,
-// and its start uses it: created once, started once.
+// and its start uses it: created once, started once. Not so for a
+// disabled service, nor one whose image is not there yet (its start pulls
+// it first).
 func TestContainersAreCreatedAheadOfTheirStart(t *testing.T) {
 	h := newHarness(t, `
 services:
   db: {image: postgres, healthcheck: {test: 'true', interval: 1s}}
   app: {image: x, healthcheck: {test: 'true', interval: 1s}, depends_on: {db: {condition: service_healthy}}}
   off: {image: x, depends_on: {db: {condition: service_healthy}}}
+  pull: {image: y, depends_on: {db: {condition: service_healthy}}}
 `, Config{})
+	h.sup.engine = imageEngine{h.engine, map[string]bool{"pull": true}}
 	if err := h.store.Save(t.Context(), state.Record{Service: "off", Enabled: false}); err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +120,15 @@ services:
 	if n := len(h.engine.startsOf("app")); n != 0 {
 		t.Fatalf("app started %d times before db was healthy", n)
 	}
-	h.health.set("db", true)
-	h.until("app running", time.Minute, h.is("app", Running))
 	settleReal()
-	if c, _, _ := h.engine.counts(); c != 2 || len(h.engine.startsOf("app")) != 1 {
-		t.Errorf("creates %d, app starts %d; want 2 (db, app; none for the disabled service) and 1", c, len(h.engine.startsOf("app")))
+	if c, _, _ := h.engine.counts(); c != 2 {
+		t.Fatalf("%d creates before db was healthy, want 2 (db, app): none for the disabled service or the missing image", c)
+	}
+	h.health.set("db", true)
+	h.until("app and pull running", time.Minute, func() bool { return h.is("app", Running)() && h.is("pull", Running)() })
+	settleReal()
+	if c, _, _ := h.engine.counts(); c != 3 || len(h.engine.startsOf("app")) != 1 {
+		t.Errorf("creates %d, app starts %d; want 3 (db, app, pull) and 1", c, len(h.engine.startsOf("app")))
 	}
 }
 
@@ -122,9 +140,10 @@ services:
   db: {image: postgres, healthcheck: {test: 'true', interval: 1s}}
   app: {image: x, healthcheck: {test: 'true', interval: 1s}, depends_on: {db: {condition: service_healthy}}}
 `, Config{})
+	h.sup.engine = imageEngine{h.engine, nil}
 	h.health.set("db", false)
 	h.engine.mu.Lock()
-	h.engine.createErr["app"] = errors.New("image not there yet")
+	h.engine.createErr["app"] = errors.New("engine refused")
 	h.engine.mu.Unlock()
 	h.start()
 	h.until("db started", time.Minute, func() bool { return len(h.engine.startsOf("db")) == 1 })

@@ -72,6 +72,13 @@ type Engine interface {
 	// ConfigHash is the hash Create stamps on a container of svc, so a
 	// changed service can be recognised.
 	ConfigHash(st *compose.Stack, svc *compose.Service) string
+	// EnsureImage makes sure svc's image exists before a create (pulled
+	// or built per its pull_policy), reporting progress lines as it goes.
+	EnsureImage(ctx context.Context, st *compose.Stack, svc *compose.Service, progress func(string)) error
+	// Condition reports whether err is a host condition (image
+	// unavailable, GPU runtime missing, engine broken or unreachable)
+	// rather than the service's failure, and the words that name it.
+	Condition(err error) (string, bool)
 }
 
 // Preparer is an Engine that can create the project's networks and
@@ -79,6 +86,14 @@ type Engine interface {
 // the first Create (optional: Create ensures them anyway).
 type Preparer interface {
 	Prepare(ctx context.Context, st *compose.Stack) error
+}
+
+// ImageChecker is an Engine that can tell whether a service's container
+// can be created now with the image its start would use (present, and no
+// pull or build due). Only then is it created ahead of its start;
+// without an ImageChecker nothing is.
+type ImageChecker interface {
+	ImageReady(ctx context.Context, st *compose.Stack, svc *compose.Service) (bool, error)
 }
 
 // ProbeResult is one health check. Err set means the check could not be

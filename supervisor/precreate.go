@@ -10,7 +10,8 @@ import (
 	"github.com/hostagent/hostagent/compose"
 )
 
-// Containers that do not exist yet are created ahead of their start, in
+// Containers that do not exist yet, of services whose image is present
+// and due no pull or build, are created ahead of their start, in
 // start-priority order, while the start lane is idle: typically while
 // services wait for their dependencies to turn healthy (compose up, too,
 // creates everything before it starts). A start then only starts. Podman
@@ -35,6 +36,10 @@ type precreation struct {
 // precreate starts the background creator; the caller's wait group ends
 // with it.
 func (s *Supervisor) precreate(ctx context.Context, existing map[string]Container) {
+	images, ok := s.engine.(ImageChecker)
+	if !ok {
+		return
+	}
 	stack, plan := s.current()
 	var todo []*compose.PlannedService
 	for i := range plan.Services {
@@ -56,7 +61,7 @@ func (s *Supervisor) precreate(ctx context.Context, existing map[string]Containe
 			if err != nil {
 				return
 			}
-			s.precreateOne(ctx, stack, ps)
+			s.precreateOne(ctx, images, stack, ps)
 			release()
 		}
 	}()
@@ -65,7 +70,13 @@ func (s *Supervisor) precreate(ctx context.Context, existing map[string]Containe
 // precreateOne creates ps's container unless its start (or a disable) got
 // there first. A service whose start has begun but waits elsewhere (the
 // GPU lane) still gets its container made here.
-func (s *Supervisor) precreateOne(ctx context.Context, stack *compose.Stack, ps *compose.PlannedService) {
+func (s *Supervisor) precreateOne(ctx context.Context, images ImageChecker, stack *compose.Stack, ps *compose.PlannedService) {
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if ready, err := images.ImageReady(cctx, stack, ps.Service); !ready || err != nil {
+		// Its start ensures the image first (pull, build) and creates then.
+		return
+	}
 	s.mu.Lock()
 	_, taken := s.pre[ps.Name]
 	v := s.views[ps.Name]
@@ -77,9 +88,7 @@ func (s *Supervisor) precreateOne(ctx context.Context, stack *compose.Stack, ps 
 	if taken || !v.enabled {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	p.ctr, p.err = s.engine.Create(cctx, stack, ps.Service)
-	cancel()
 	close(p.done)
 }
 

@@ -28,6 +28,8 @@ type runner struct {
 	acted   chan actionResult
 	learned chan uint64
 	poke    chan struct{}
+	// notes carries pull and build progress from the action in flight.
+	notes chan string
 
 	st          Status
 	enabled     bool
@@ -56,7 +58,8 @@ type runner struct {
 	lastCheck    ProbeResult
 	lastCheckAt  time.Time
 	acting       bool
-	cascadeDue   bool // restarted: tell restart:true dependents once healthy
+	actingSince  time.Time // when the current action began (publish keeps it)
+	cascadeDue   bool      // restarted: tell restart:true dependents once healthy
 	healthyCh    chan struct{}
 	stopWatch    context.CancelFunc // ends the exit watch of the current container
 	// wakes counts timer wakeups; a runner that spins shows it here.
@@ -65,6 +68,11 @@ type runner struct {
 	detail       string
 	lastMessage  string
 	loggedBackup bool
+	// condition is the host condition the last start ran into ("" none);
+	// condAttempts counts those starts, apart from failures.
+	condition    string
+	condAttempts int
+	condKind     actionKind // what to retry: a recreate stays one
 }
 
 type commandKind int
@@ -123,10 +131,17 @@ func newRunner(s *Supervisor, svc *compose.PlannedService, existing *Container, 
 		acted:   make(chan actionResult, 1),
 		learned: make(chan uint64, 1),
 		poke:    make(chan struct{}, 1),
+		notes:   make(chan string, 1),
 		enabled: true,
 		st:      NotFound,
 	}
 	if rec != nil {
+		// A stored record is trusted only within bounds (state.Trusted).
+		trusted, notes := rec.Trusted(s.clock.Now(), r.pol.Max)
+		for _, n := range notes {
+			r.log.Warn("Stored state bounded", "change", n)
+		}
+		rec = &trusted
 		r.enabled = rec.Enabled
 		r.failures = rec.FailureCount
 		r.restarts = rec.RestartCount
@@ -191,6 +206,11 @@ func (r *runner) run(ctx context.Context) {
 			}
 		case <-r.poke:
 			r.checkLaunch(ctx)
+		case n := <-r.notes:
+			if r.acting {
+				r.detail = n
+				r.publish("")
+			}
 		case <-timer.C():
 			r.wakes.Add(1)
 			r.tick(ctx)
@@ -227,8 +247,14 @@ func (r *runner) tick(ctx context.Context) {
 		if !r.launched {
 			r.checkLaunch(ctx)
 		} else if r.enabled && !r.stopping {
-			r.begin(ctx, actRestart, false)
-			r.publish(MsgRestartInitiated)
+			kind := actRestart
+			if r.condition != "" && r.condKind == actRecreate {
+				kind = actRecreate
+			}
+			r.begin(ctx, kind, false)
+			if r.condition == "" {
+				r.publish(MsgRestartInitiated)
+			}
 		}
 	}
 	if r.probeDue() && !r.probing && !now.Before(r.nextProbe) {

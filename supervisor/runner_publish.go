@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"time"
 
 	"github.com/hostagent/hostagent/state"
 )
@@ -50,11 +51,11 @@ func (r *runner) publish(msg string) {
 		st.Detail = r.disabledWhy
 	}
 	for _, p := range r.svc.Ports {
-		if p.HostPort > 0 {
+		if p.HostPort > 0 && st.Port == 0 {
 			st.Port = p.HostPort
-			break
 		}
 	}
+	st.Ports = r.svc.Ports
 	if !r.lastRestart.IsZero() {
 		t := r.lastRestart
 		st.LastRestartAt = &t
@@ -73,15 +74,22 @@ func (r *runner) publish(msg string) {
 		st.StartedAt = &t
 		st.UptimeSeconds = int64(now.Sub(r.startedAt).Seconds())
 	}
+	switch {
+	case !r.acting:
+		r.actingSince = time.Time{}
+	case r.actingSince.IsZero():
+		r.actingSince = now
+	}
 	view := depView{
 		status:    r.st,
 		started:   r.ctr.Running || (r.launched && r.st != NotFound && r.st != Stopped),
 		completed: r.launched && r.ctr.ID != "" && !r.ctr.Running && r.ctr.ExitCode == 0 && !r.ctr.FinishedAt.IsZero(),
 		failed:    r.failedOnce,
 		enabled:   r.enabled,
-		begun:     r.launched || r.acting,
+		begun:     r.launched || r.acting || r.condition != "",
 		launched:  r.launched,
 		held:      r.stopping || (!r.launched && !r.acting && !r.nextRestart.IsZero()),
+		acting:    r.actingSince,
 	}
 	r.s.update(st, view, msg)
 }

@@ -157,11 +157,17 @@ func startPriority(svc *compose.PlannedService) int64 {
 	return int64(svc.RemainingPath / time.Millisecond)
 }
 
+// askWindow is how long a service whose start has begun counts as about
+// to ask for a slot: its action asks right away unless it first pulls or
+// builds an image, which may take minutes; meanwhile others go.
+const askWindow = 250 * time.Millisecond
+
 // startAhead names a service that outranks (name, priority) in the start
 // queue and is about to ask for a slot: its first start, everything it
 // waits for satisfied, enabled, not deferred by a backoff, not yet given a
-// slot. GPU services behind a gate are left out: they ask only once the
-// GPU lane lets them, which may take minutes.
+// slot, and not begun more than askWindow ago. GPU services behind a gate
+// are left out: they ask only once the GPU lane lets them, which may take
+// minutes.
 func (s *Supervisor) startAhead(name string, priority int64, granted map[string]bool) string {
 	_, plan := s.current()
 	for i := range plan.Services {
@@ -178,6 +184,9 @@ func (s *Supervisor) startAhead(name string, priority int64, granted map[string]
 		_, live := s.runners[o.Name]
 		s.mu.Unlock()
 		if !ok || !live || v.launched || v.held || !v.enabled {
+			continue
+		}
+		if !v.acting.IsZero() && s.clock.Since(v.acting) >= askWindow {
 			continue
 		}
 		if met, _ := s.dependenciesMet(o); met {

@@ -147,9 +147,10 @@ type depView struct {
 	completed bool
 	failed    bool
 	enabled   bool
-	begun     bool // its first start is under way or done
-	launched  bool // its first start is done (or it was adopted running)
-	held      bool // it will not start now: a backoff to wait out, or stopping
+	begun     bool      // its first start is under way or done
+	launched  bool      // its first start is done (or it was adopted running)
+	held      bool      // it will not start now: a backoff to wait out, or stopping
+	acting    time.Time // when its current action began; zero when none
 }
 
 // New prepares a supervisor for a stack and its plan.

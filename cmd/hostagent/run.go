@@ -42,7 +42,7 @@ left running.`, env)
 	}
 	cfg, err := loadConfig(env.getenv)
 	if err != nil {
-		return err
+		return &exitError{code: exitConfig, err: err}
 	}
 	sf.apply(&cfg)
 	log := logging.New(cfg.LogLevel, env.stderr)
@@ -57,11 +57,11 @@ left running.`, env)
 	}
 	stack, plan, err := loadStack(ctx, cfg)
 	if err != nil {
-		return err
+		// Restarting cannot fix the file: a distinct status that the unit's
+		// RestartPreventExitStatus= does not retry.
+		return &exitError{code: exitConfig, err: err}
 	}
-	for _, w := range plan.Warnings {
-		log.Warn(w)
-	}
+	logWarnings(log, stack, plan)
 	if path := env.getenv("HOSTAGENT_CPUPROFILE"); path != "" {
 		// For benchmarking the agent itself; not a user setting.
 		f, err := os.Create(path)
@@ -105,17 +105,34 @@ func loadStack(ctx context.Context, cfg config) (*compose.Stack, *compose.Plan, 
 	return stack, plan, nil
 }
 
+// logWarnings puts the plan's warnings in the journal each time the file
+// is loaded; a compose key the agent does not carry gets its service, key
+// and what happens instead as fields.
+func logWarnings(log *slog.Logger, stack *compose.Stack, plan *compose.Plan) {
+	unsupported := map[string]bool{}
+	for _, w := range stack.Unsupported {
+		unsupported[w.String()] = true
+		log.Warn("compose key not carried into the container", "service", w.Service, "key", w.Key, "instead", w.Instead)
+	}
+	for _, w := range plan.Warnings {
+		if !unsupported[w] {
+			log.Warn(w)
+		}
+	}
+}
+
 // daemon is the running service: the supervisor and what it is wired to.
 type daemon struct {
-	log    *slog.Logger
-	notify *sdnotify.Notifier
-	engine *engine.Client
-	store  state.Store
-	gpu    *gpu.Monitor
-	gate   *gpu.Gate
-	sup    *supervisor.Supervisor
-	api    *api.Server
-	clock  clock.Clock
+	log     *slog.Logger
+	notify  *sdnotify.Notifier
+	engine  *engine.Client
+	store   state.Store
+	gpu     *gpu.Monitor
+	gate    *gpu.Gate
+	sup     *supervisor.Supervisor
+	api     *api.Server
+	metrics *api.Metrics
+	clock   clock.Clock
 
 	lastPing time.Time
 }
@@ -142,6 +159,8 @@ func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compo
 		}
 	}
 	metrics := api.NewMetrics()
+	metrics.SetVersion(version)
+	a.metrics = metrics
 	a.sup = supervisor.New(stack, plan, supervisor.Config{OnTick: a.onTick, StableWindow: cfg.StableWindow}, supervisor.Deps{
 		Engine:  bridge.Engine{C: a.engine},
 		Probes:  bridge.Probers(a.engine, cfg.HealthCheckTimeout, a.clock),
@@ -152,7 +171,7 @@ func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compo
 		Logger:  log,
 		Metrics: metrics,
 	})
-	opts := api.Options{Addr: cfg.APIAddr, Socket: cfg.APISocket, Metrics: metrics, Clock: a.clock}
+	opts := api.Options{Addr: cfg.APIAddr, Socket: cfg.APISocket, Metrics: metrics, Clock: a.clock, EngineUp: a.engine.Connected}
 	if a.gpu != nil {
 		opts.GPU, opts.GPUGate = a.gpu, a.gate
 	}
@@ -228,18 +247,23 @@ func (a *daemon) reload(ctx context.Context, cfg config) {
 	stack, plan, err := loadStack(ctx, cfg)
 	if err != nil {
 		a.log.Error("reload failed; keeping the running configuration", "error", err)
+		a.metrics.Reloaded(false, a.clock.Now())
 		return
 	}
+	logWarnings(a.log, stack, plan)
 	if err := a.sup.Reload(ctx, stack, plan); err != nil {
 		a.log.Error("reload failed", "error", err)
+		a.metrics.Reloaded(false, a.clock.Now())
+		return
 	}
+	a.metrics.Reloaded(true, a.clock.Now())
 }
 
 func cmdDown(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("down", "Stop the stack's containers in reverse phase order (monitoring first). Stop\nthe agent first (systemctl stop hostagent), or it restarts them.", env)
 	var sf stackFlags
 	sf.register(fs)
-	timeout := fs.Duration("timeout", 10*time.Second, "how long each container gets to stop before it is killed")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long each container gets to stop before it is killed, unless its service sets stop_grace_period")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
