@@ -26,6 +26,18 @@ type Stack struct {
 	// Unsupported are the compose keys the agent does not carry into the
 	// containers, per service, with what happens instead.
 	Unsupported []Warning
+
+	// redactor hides the stack's secret values (see newRedactor).
+	redactor *Redactor
+}
+
+// Redactor hides the stack's secret values in text derived from the stack
+// or its containers; nil (nothing to hide) is usable.
+func (s *Stack) Redactor() *Redactor {
+	if s == nil {
+		return nil
+	}
+	return s.redactor
 }
 
 // Service returns the named service.

@@ -36,6 +36,7 @@ func newStack(p *types.Project, opts Options) (*Stack, error) {
 	for _, w := range st.Unsupported {
 		st.Warnings = append(st.Warnings, w.String())
 	}
+	st.redactor = newRedactor(st)
 	return st, nil
 }
 

@@ -46,6 +46,7 @@ left running.`, env)
 	}
 	sf.apply(&cfg)
 	log := logging.New(cfg.LogLevel, env.stderr)
+	warnUnsafeStartFiles(log, cfg, env.getenv)
 	notify := sdnotify.New(log)
 
 	if !cfg.Enabled {
