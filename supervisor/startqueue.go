@@ -36,7 +36,7 @@ type startQueue struct {
 }
 
 func newStartQueue(slots int) *startQueue {
-	return &startQueue{free: max(slots, 1), granted: map[string]bool{}, clock: clock.New(), maxHold: time.Second}
+	return &startQueue{free: max(slots, 1), granted: map[string]bool{}, clock: clock.New(), maxHold: askWindow}
 }
 
 type startWaiter struct {
@@ -159,7 +159,8 @@ func startPriority(svc *compose.PlannedService) int64 {
 
 // askWindow is how long a service whose start has begun counts as about
 // to ask for a slot: its action asks right away unless it first pulls or
-// builds an image, which may take minutes; meanwhile others go.
+// builds an image, which may take minutes; meanwhile others go. It is
+// also the longest any hold lasts.
 const askWindow = 250 * time.Millisecond
 
 // startAhead names a service that outranks (name, priority) in the start
