@@ -154,3 +154,42 @@ services:
 	h.health.set("db", true)
 	h.until("app running", time.Minute, h.is("app", Running))
 }
+
+// pullingEngine is the fake engine where some services' images take a
+// pull that ends when the test says.
+type pullingEngine struct {
+	*fakeEngine
+	pull map[string]chan struct{}
+}
+
+func (e pullingEngine) EnsureImage(ctx context.Context, st *compose.Stack, svc *compose.Service, progress func(string)) error {
+	if ch := e.pull[svc.Name]; ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return e.fakeEngine.EnsureImage(ctx, st, svc, progress)
+}
+
+// A more critical service that is pulling its image holds the start lane
+// for askWindow at most: the others start meanwhile.
+func TestAPullingServiceHoldsTheLaneBriefly(t *testing.T) {
+	h := newHarness(t, `
+services:
+  big: {image: big, x-hostagent: {startup_time: 9s}}
+  small: {image: small, x-hostagent: {startup_time: 1s}}
+`, Config{})
+	h.step = 10 * time.Millisecond
+	pulled := make(chan struct{})
+	h.sup.engine = pullingEngine{h.engine, map[string]chan struct{}{"big": pulled}}
+	start := h.clock.Now()
+	h.start()
+	h.until("small started", time.Minute, func() bool { return len(h.engine.startsOf("small")) == 1 })
+	if d := h.engine.startsOf("small")[0].Sub(start); d > askWindow+50*time.Millisecond {
+		t.Errorf("small started %s after bring-up began, held for the pulling big; want within %s", d, askWindow)
+	}
+	close(pulled)
+	h.until("big running", time.Minute, h.is("big", Running))
+}
