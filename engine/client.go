@@ -76,7 +76,8 @@ func (o *Options) setDefaults() {
 // api is the part of the Docker client the adapter uses; tests swap in a
 // hand-written fake.
 type api interface {
-	Ping(ctx context.Context) (types.Ping, error)
+	// PingEngine is GET /_ping with the headers, which name the engine.
+	PingEngine(ctx context.Context) (types.Ping, http.Header, error)
 	ServerVersion(ctx context.Context) (types.Version, error)
 	NegotiateAPIVersionPing(types.Ping)
 	ClientVersion() string
@@ -143,7 +144,12 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine client for %s: %w", opts.Host, err)
 	}
-	return newClient(cli, opts), nil
+	a, err := newDockerAPI(cli, opts.Host)
+	if err != nil {
+		_ = cli.Close()
+		return nil, fmt.Errorf("engine client for %s: %w", opts.Host, err)
+	}
+	return newClient(a, opts), nil
 }
 
 func newClient(a api, opts Options) *Client {
@@ -173,7 +179,7 @@ func (c *Client) Close() error { return c.api.Close() }
 func (c *Client) Connected() bool { return c.conn.Load() == connUp }
 
 // IsPodman reports whether the engine identified itself as Podman (known
-// after the first successful Ping).
+// once the engine was first reached).
 func (c *Client) IsPodman() bool { return c.podman.Load() }
 
 // Version is the engine's name, version and negotiated API version, e.g.
@@ -192,17 +198,16 @@ func (c *Client) Ping(ctx context.Context) error { return c.ping(ctx, true) }
 // ping is Ping; logLoss false leaves the "Failed to connect" line to the
 // caller (Connect logs every attempt itself).
 func (c *Client) ping(ctx context.Context, logLoss bool) error {
-	var ping types.Ping
 	cctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
 	defer cancel()
-	ping, err := c.api.Ping(cctx)
+	ping, hdr, err := c.api.PingEngine(cctx)
 	err = classify(ctx, "ping", err)
-	c.note(ctx, err, logLoss)
-	if err != nil {
-		return err
+	if err == nil {
+		// Before note: the "Connected" line names the negotiated version.
+		c.api.NegotiateAPIVersionPing(ping)
 	}
-	c.api.NegotiateAPIVersionPing(ping)
-	return nil
+	c.noteHeaders(ctx, err, logLoss, hdr)
+	return err
 }
 
 // Connect blocks until the engine answers a Ping, retrying with backoff
@@ -241,6 +246,12 @@ func (c *Client) do(ctx context.Context, op string, timeout time.Duration, f fun
 // note records whether the engine was reached. Only the loss is logged
 // (logLoss), so a flapping call does not flood the journal.
 func (c *Client) note(ctx context.Context, err error, logLoss bool) {
+	c.noteHeaders(ctx, err, logLoss, nil)
+}
+
+// noteHeaders is note with the headers of a ping that reached the engine
+// (nil for other calls), to identify it without asking again.
+func (c *Client) noteHeaders(ctx context.Context, err error, logLoss bool, hdr http.Header) {
 	switch {
 	case errors.Is(err, ErrUnavailable):
 		if c.conn.Swap(connDown) == connUp && logLoss {
@@ -248,29 +259,46 @@ func (c *Client) note(ctx context.Context, err error, logLoss bool) {
 		}
 	case err == nil || ctx.Err() == nil:
 		if c.conn.Swap(connUp) != connUp {
-			c.identify(ctx)
+			c.identify(ctx, hdr)
 		}
 	}
 }
 
-// identify asks the engine who it is once reachable again, so that GPU
-// devices are requested in the engine's dialect and the log says what
-// we talk to.
-func (c *Client) identify(ctx context.Context) {
-	cctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
-	defer cancel()
-	v, err := c.api.ServerVersion(cctx)
-	name := "engine"
-	if err == nil {
-		name = "Docker Engine"
-		for _, comp := range v.Components {
-			if strings.Contains(comp.Name, "Podman") {
-				name = comp.Name
-				c.podman.Store(true)
-			}
-		}
-		name += " " + v.Version
+// identify learns who the engine is once reachable again, so that GPU
+// devices are requested in the engine's dialect and the log says what we
+// talk to. The ping's headers say it in well under a millisecond; only an
+// engine whose headers do not is asked GET /version (a second on Podman
+// 4.3), and that in the background, so nothing waits for it.
+func (c *Client) identify(ctx context.Context, hdr http.Header) {
+	if hdr == nil {
+		cctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
+		_, hdr, _ = c.api.PingEngine(cctx)
+		cancel()
 	}
+	if name, podman, ok := engineFromHeaders(hdr); ok {
+		c.identified(name, podman)
+		return
+	}
+	go func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.CallTimeout)
+		defer cancel()
+		v, err := c.api.ServerVersion(cctx)
+		name, podman := "engine", false
+		if err == nil {
+			name = "Docker Engine"
+			for _, comp := range v.Components {
+				if strings.Contains(comp.Name, "Podman") {
+					name, podman = comp.Name, true
+				}
+			}
+			name += " " + v.Version
+		}
+		c.identified(name, podman)
+	}()
+}
+
+func (c *Client) identified(name string, podman bool) {
+	c.podman.Store(podman)
 	desc := fmt.Sprintf("%s (API %s)", name, c.api.ClientVersion())
 	c.mu.Lock()
 	c.version = desc

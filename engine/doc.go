@@ -51,6 +51,11 @@
 //
 // # Podman specifics handled here
 //
+// Podman is recognised from its /_ping headers (Libpod-Api-Version,
+// "Server: Libpod/..."), never by waiting for GET /version, which takes
+// Podman 4.3 about a second; that call is made, in the background, only
+// for an engine whose headers do not say who it is.
+//
 // Events: Podman says "remove" for Docker's "destroy", may say "died",
 // sends a bare "health_status" on every probe (its status field does not
 // survive the Docker client) and puts a meaningless containerExitCode on

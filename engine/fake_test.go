@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"sync"
 
 	"github.com/docker/docker/api/types"
@@ -23,6 +24,9 @@ type fakeAPI struct {
 	// pingErr, when set, is returned by Ping (then cleared if pingOnce).
 	pingErrs []error
 	pings    int
+	// pingHeader answers the ping; nil: Podman 4.3.1's headers.
+	pingHeader http.Header
+	versions   int // ServerVersion calls
 	// subs receives one channel pair per Events call, for the test to feed.
 	subs      chan fakeSub
 	sinces    []string
@@ -49,19 +53,26 @@ type fakeCreate struct {
 
 var errUnset = errors.New("fakeAPI: call not set up")
 
-func (f *fakeAPI) Ping(ctx context.Context) (types.Ping, error) {
+func (f *fakeAPI) PingEngine(ctx context.Context) (types.Ping, http.Header, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pings++
 	if len(f.pingErrs) > 0 {
 		err := f.pingErrs[0]
 		f.pingErrs = f.pingErrs[1:]
-		return types.Ping{}, err
+		return types.Ping{}, nil, err
 	}
-	return types.Ping{APIVersion: "1.41"}, nil
+	h := f.pingHeader
+	if h == nil {
+		h = http.Header{"Api-Version": {"1.41"}, "Libpod-Api-Version": {"4.3.1"}, "Server": {"Libpod/4.3.1 (linux)"}}
+	}
+	return types.Ping{APIVersion: "1.41"}, h, nil
 }
 
 func (f *fakeAPI) ServerVersion(ctx context.Context) (types.Version, error) {
+	f.mu.Lock()
+	f.versions++
+	f.mu.Unlock()
 	return types.Version{Version: "4.3.1", Components: []types.ComponentVersion{{Name: "Podman Engine", Version: "4.3.1"}}}, nil
 }
 func (f *fakeAPI) NegotiateAPIVersionPing(types.Ping) {}

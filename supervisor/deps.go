@@ -81,6 +81,21 @@ type Engine interface {
 	Condition(err error) (string, bool)
 }
 
+// Preparer is an Engine that can create the project's networks and
+// volumes on its own, so bring-up does it while discovering rather than in
+// the first Create (optional: Create ensures them anyway).
+type Preparer interface {
+	Prepare(ctx context.Context, st *compose.Stack) error
+}
+
+// ImageChecker is an Engine that can tell whether a service's container
+// can be created now with the image its start would use (present, and no
+// pull or build due). Only then is it created ahead of its start;
+// without an ImageChecker nothing is.
+type ImageChecker interface {
+	ImageReady(ctx context.Context, st *compose.Stack, svc *compose.Service) (bool, error)
+}
+
 // ProbeResult is one health check. Err set means the check could not be
 // made at all (engine unreachable, exec refused): it does not flip health.
 type ProbeResult struct {

@@ -86,16 +86,18 @@ func (s *Supervisor) publishToStore(ev Event) {
 	_ = pub.Publish(ctx, data)
 }
 
-// pokeAll tells every runner that a dependency's state changed.
+// pokeAll tells every runner that a dependency's state changed, and the
+// start queue, which may be holding a slot for a service that changed.
 func (s *Supervisor) pokeAll() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, r := range s.runners {
 		select {
 		case r.poke <- struct{}{}:
 		default:
 		}
 	}
+	s.mu.Unlock()
+	s.starts.reconsider()
 }
 
 // Events returns up to limit recent events, oldest first.

@@ -52,12 +52,14 @@ type runner struct {
 	everHealthy  bool // since the last start
 	healthySince time.Time
 	probeFails   int
+	lastCounted  time.Time // last failure counted while awaiting the first success
 	nextProbe    time.Time
 	probing      bool
 	lastCheck    ProbeResult
 	lastCheckAt  time.Time
 	acting       bool
-	cascadeDue   bool // restarted: tell restart:true dependents once healthy
+	actingSince  time.Time // when the current action began (publish keeps it)
+	cascadeDue   bool      // restarted: tell restart:true dependents once healthy
 	healthyCh    chan struct{}
 	stopWatch    context.CancelFunc // ends the exit watch of the current container
 	// wakes counts timer wakeups; a runner that spins shows it here.

@@ -123,7 +123,8 @@ func (r *runner) handleAction(ctx context.Context, a actionResult) {
 	r.startedAt = now
 	r.everHealthy = false
 	r.probeFails = 0
-	r.nextProbe = now.Add(r.startInterval())
+	r.lastCounted = time.Time{}
+	r.nextProbe = now.Add(r.currentInterval())
 	r.healthyCh = make(chan struct{})
 	if a.slot != nil {
 		go r.settle(ctx, a.slot, r.healthyCh)

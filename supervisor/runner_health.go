@@ -4,8 +4,32 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/hostagent/hostagent/compose"
 )
 
+// The probe schedule. Every check is timed from the end of the previous
+// one, so a slow check never overlaps the next.
+//
+//   - From a start until the first success, the agent polls fast, so that
+//     a dependent starts as soon as its dependency answers: HTTP and
+//     running-status checks every FastInterval (50 ms; a request from the
+//     host or an inspect, cheap for everyone). Command checks cost the
+//     engine an exec each (a runc process, contending with the starts
+//     Podman serialises): every start_interval when compose sets one,
+//     never closer than ExecSpacing (250 ms).
+//   - Fast polling lasts at most FastWindow (2 min) after the start; a
+//     slower service is then checked every start_interval (else
+//     Config.StartInterval, 1 s, capped by interval) until it answers.
+//   - After the first success: interval (compose, default 30 s); command
+//     checks still no closer than ExecSpacing.
+//
+// Fast polls exist to see success early, not to fail early: past the
+// start period a failure counts toward retries at most once per start
+// interval, so `retries` keeps the meaning in time it has in compose.
+
+// startInterval is the start-period cadence: compose's start_interval,
+// else Config.StartInterval capped by the interval.
 func (r *runner) startInterval() time.Duration {
 	if si := r.svc.Health.StartInterval; si > 0 {
 		return si
@@ -19,6 +43,23 @@ func (r *runner) interval() time.Duration {
 	}
 	return 30 * time.Second
 }
+
+// execSpaced: the check runs a command in the container.
+func (r *runner) execSpaced() bool { return r.svc.Health.Method == compose.HealthCommand }
+
+// fastInterval is the spacing until the first success, within FastWindow.
+func (r *runner) fastInterval() time.Duration {
+	if !r.execSpaced() {
+		return r.s.cfg.FastInterval
+	}
+	if si := r.svc.Health.StartInterval; si > 0 {
+		return max(si, r.s.cfg.ExecSpacing)
+	}
+	return r.s.cfg.ExecSpacing
+}
+
+// awaitingFirstSuccess: started, and not yet seen healthy since.
+func (r *runner) awaitingFirstSuccess() bool { return r.st == Starting && !r.everHealthy }
 
 func (r *runner) startProbe(ctx context.Context) {
 	r.probing = true
@@ -69,11 +110,19 @@ func (r *runner) handleProbe(ctx context.Context, p probeOutcome) {
 	r.nextProbe = now.Add(r.currentInterval())
 }
 
+// currentInterval is the wait before the next check (the schedule above).
 func (r *runner) currentInterval() time.Duration {
-	if r.st == Starting && !r.everHealthy {
-		return r.startInterval()
+	d := r.interval()
+	if r.awaitingFirstSuccess() {
+		d = r.startInterval()
+		if r.s.clock.Since(r.startedAt) < r.s.cfg.FastWindow {
+			d = r.fastInterval()
+		}
 	}
-	return r.interval()
+	if r.execSpaced() {
+		d = max(d, r.s.cfg.ExecSpacing)
+	}
+	return d
 }
 
 func (r *runner) onHealthy(ctx context.Context, now time.Time) {
@@ -109,9 +158,16 @@ func (r *runner) onHealthy(ctx context.Context, now time.Time) {
 }
 
 func (r *runner) onUnhealthy(ctx context.Context, now time.Time, res ProbeResult) {
-	if r.st == Starting && !r.everHealthy && now.Before(r.startedAt.Add(r.svc.Health.StartPeriod)) {
-		// Failures in the start period do not count (compose semantics).
-		return
+	if r.awaitingFirstSuccess() {
+		if now.Before(r.startedAt.Add(r.svc.Health.StartPeriod)) {
+			// Failures in the start period do not count (compose semantics).
+			return
+		}
+		if !r.lastCounted.IsZero() && now.Sub(r.lastCounted) < r.startInterval() {
+			// A fast poll: counted at the start interval's pace only.
+			return
+		}
+		r.lastCounted = now
 	}
 	if r.st == Unhealthy {
 		return

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"time"
 
 	"github.com/hostagent/hostagent/state"
 )
@@ -73,6 +74,12 @@ func (r *runner) publish(msg string) {
 		st.StartedAt = &t
 		st.UptimeSeconds = int64(now.Sub(r.startedAt).Seconds())
 	}
+	switch {
+	case !r.acting:
+		r.actingSince = time.Time{}
+	case r.actingSince.IsZero():
+		r.actingSince = now
+	}
 	view := depView{
 		status:    r.st,
 		started:   r.ctr.Running || (r.launched && r.st != NotFound && r.st != Stopped),
@@ -80,6 +87,9 @@ func (r *runner) publish(msg string) {
 		failed:    r.failedOnce,
 		enabled:   r.enabled,
 		begun:     r.launched || r.acting || r.condition != "",
+		launched:  r.launched,
+		held:      r.stopping || (!r.launched && !r.acting && !r.nextRestart.IsZero()),
+		acting:    r.actingSince,
 	}
 	r.s.update(st, view, msg)
 }

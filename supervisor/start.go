@@ -37,7 +37,7 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 		}
 		res.slot = slot
 	}
-	release, err := s.starts.acquire(ctx, int64(svc.RemainingPath/time.Millisecond))
+	release, err := s.starts.acquire(ctx, svc.Name, startPriority(svc))
 	if err != nil {
 		res.err = err
 		return res
@@ -77,7 +77,7 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 				return res
 			}
 		}
-		created, err := s.engine.Create(cctx, stack, svc.Service)
+		created, err := s.createContainer(cctx, stack, svc)
 		if err != nil {
 			res.err = fmt.Errorf("creating %s: %w", svc.Name, err)
 			return res

@@ -6,6 +6,11 @@
 // restarts to `restart: true` dependents, persists what must survive an
 // agent restart, and publishes every change as an event.
 //
+// Health checks poll fast from a start until the first success (HTTP and
+// running status every 50 ms; command checks, an exec each, never closer
+// than 250 ms), then follow the interval: the schedule and its rules are
+// in runner_health.go.
+//
 // Restart ownership: the agent alone restarts containers. The engine
 // adapter creates containers with restart policy "no", so Podman never
 // races the agent.
@@ -31,9 +36,18 @@ type Config struct {
 	// StableWindow: a service healthy this long has its failure count reset.
 	StableWindow time.Duration
 	// StartInterval is the probe interval until the first success after a
-	// start, when compose sets no start_interval; short, so bring-up moves
-	// on as soon as a service is ready.
+	// start, when compose sets no start_interval, once FastWindow is over
+	// (see the probe schedule in runner_health.go).
 	StartInterval time.Duration
+	// FastInterval is how often HTTP and running-status checks poll from a
+	// start until the first success (default 50 ms), so a dependent starts
+	// within about that of its dependency answering.
+	FastInterval time.Duration
+	// ExecSpacing is the least time between the end of one command check
+	// and the next (default 250 ms): each costs the engine an exec.
+	ExecSpacing time.Duration
+	// FastWindow bounds fast polling after a start (default 2 min).
+	FastWindow time.Duration
 	// EventHistory is how many events /health/events can return.
 	EventHistory int
 	// OnTick is called from the supervision loop about once a second
@@ -50,6 +64,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StartInterval <= 0 {
 		c.StartInterval = time.Second
+	}
+	if c.FastInterval <= 0 {
+		c.FastInterval = 50 * time.Millisecond
+	}
+	if c.ExecSpacing <= 0 {
+		c.ExecSpacing = 250 * time.Millisecond
+	}
+	if c.FastWindow <= 0 {
+		c.FastWindow = 2 * time.Minute
 	}
 	if c.EventHistory <= 0 {
 		c.EventHistory = 500
@@ -103,6 +126,7 @@ type Supervisor struct {
 	statuses   map[string]ServiceStatus
 	views      map[string]depView
 	byID       map[string]*runner
+	pre        map[string]*precreation // containers made ahead of their start
 	history    []Event
 	seq        uint64
 	subs       map[int]chan Event
@@ -123,7 +147,10 @@ type depView struct {
 	completed bool
 	failed    bool
 	enabled   bool
-	begun     bool // its first start is under way or done
+	begun     bool      // its first start is under way or done
+	launched  bool      // its first start is done (or it was adopted running)
+	held      bool      // it will not start now: a backoff to wait out, or stopping
+	acting    time.Time // when its current action began; zero when none
 }
 
 // New prepares a supervisor for a stack and its plan.
@@ -154,11 +181,13 @@ func New(st *compose.Stack, plan *compose.Plan, cfg Config, d Deps) *Supervisor 
 		statuses: map[string]ServiceStatus{},
 		views:    map[string]depView{},
 		byID:     map[string]*runner{},
+		pre:      map[string]*precreation{},
 		subs:     map[int]chan Event{},
 	}
 	for _, ps := range plan.Services {
 		s.order = append(s.order, ps.Name)
 	}
+	s.starts.ahead, s.starts.clock = s.startAhead, d.Clock
 	return s
 }
 
@@ -169,10 +198,12 @@ var ErrUnknownService = errors.New("unknown service")
 // ctx ends. On return the stack is left running.
 func (s *Supervisor) Run(ctx context.Context) error {
 	s.log.Info("ContainerOrchestrator started", "project", s.stack.Name, "services", len(s.plan.Services), "plan", s.plan.Describe())
+	prepared := s.prepare(ctx)
 	existing, err := s.discover(ctx)
 	if err != nil {
 		return err
 	}
+	<-prepared
 	loadCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	records, err := s.store.Load(loadCtx)
 	cancel()
@@ -201,7 +232,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if r.ctr.ID != "" {
 			s.byID[r.ctr.ID] = r
 		}
-		s.views[ps.Name] = depView{status: r.st, enabled: r.enabled, started: r.ctr.Running}
+		s.views[ps.Name] = depView{status: r.st, enabled: r.enabled, started: r.ctr.Running,
+			launched: r.launched, held: !r.launched && !r.nextRestart.IsZero()}
 	}
 	s.running = true
 	s.mu.Unlock()
@@ -215,6 +247,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	for _, name := range s.order {
 		s.startRunner(s.runners[name])
 	}
+	s.precreate(runCtx, existing)
 
 	ticker := s.clock.NewTimer(time.Second)
 	defer ticker.Stop()
@@ -251,6 +284,28 @@ func (s *Supervisor) current() (*compose.Stack, *compose.Plan) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stack, s.plan
+}
+
+// prepare has the engine create the project's networks and volumes while
+// discovery runs, off the path to the first start; the channel closes when
+// it is done. A failure only costs time: each Create ensures them again
+// and reports what is wrong, naming the service.
+func (s *Supervisor) prepare(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	p, ok := s.engine.(Preparer)
+	if !ok {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := p.Prepare(pctx, s.stack); err != nil && ctx.Err() == nil {
+			s.log.Warn("networks and volumes not prepared ahead; each container's create tries again", "error", err)
+		}
+	}()
+	return done
 }
 
 // discover lists existing containers, waiting for the engine if needed.

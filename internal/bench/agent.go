@@ -27,9 +27,13 @@ type agent struct {
 	cmd                           *exec.Cmd
 	exited                        chan error
 	pm                            *podmantest.Service
+	// launched is when the command was started: the user's clock.
+	launched time.Time
 }
 
-func startAgent(ctx context.Context, bin string, pm *podmantest.Service, name, compose string, port int) (*agent, error) {
+// startAgent launches `hostagent run` on the stack; extraEnv entries
+// override the defaults (ORCHESTRATOR_LOG_LEVEL=info ...).
+func startAgent(ctx context.Context, bin string, pm *podmantest.Service, name, compose string, port int, extraEnv ...string) (*agent, error) {
 	dir, err := filepath.Abs(filepath.Join(".build", "bench", name))
 	if err != nil {
 		return nil, err
@@ -61,6 +65,7 @@ func startAgent(ctx context.Context, bin string, pm *podmantest.Service, name, c
 		"ORCHESTRATOR_TOKEN_FILE="+filepath.Join(dir, "token"),
 		"ORCHESTRATOR_LOG_LEVEL=warn",
 	)
+	a.env = append(a.env, extraEnv...) // the last of a key wins
 	if os.Getenv("BENCH_PROFILE") != "" {
 		a.env = append(a.env, "HOSTAGENT_CPUPROFILE="+filepath.Join(dir, "cpu.pprof"))
 	}
@@ -71,6 +76,7 @@ func startAgent(ctx context.Context, bin string, pm *podmantest.Service, name, c
 		return nil, err
 	}
 	a.cmd.Stdout, a.cmd.Stderr = logs, logs
+	a.launched = time.Now()
 	if err := a.cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -19,33 +19,39 @@ import (
 	"github.com/hostagent/hostagent/internal/podmantest"
 )
 
-// seedStack is the seed's stack with its startup times scaled down 20x:
-// services become healthy after a set delay, probed over HTTP.
+// seedService is one service of the seed-shaped stack.
+type seedService struct {
+	name, category string
+	delay          time.Duration
+	deps           []string
+}
+
+// seedServices is the seed's stack with its startup times scaled down 20x.
+var seedServices = []seedService{
+	{"postgres", "infrastructure", 500 * time.Millisecond, nil},
+	{"redis", "infrastructure", 250 * time.Millisecond, nil},
+	{"ai-detector", "ai", 3 * time.Second, nil},
+	{"ai-llm", "ai", 6 * time.Second, nil},
+	{"ai-florence", "ai", 3 * time.Second, nil},
+	{"ai-clip", "ai", 3 * time.Second, nil},
+	{"ai-enrichment", "ai", 9 * time.Second, nil},
+	{"backend", "application", 1500 * time.Millisecond, []string{"postgres", "redis", "ai-detector", "ai-llm"}},
+	{"frontend", "frontend", time.Second, []string{"backend"}},
+}
+
+// seedStack is seedServices as a compose file: services become healthy
+// HEALTHY_AFTER after their process starts, checked over HTTP on the port
+// published at portBase+i. No start_interval: how fast readiness is seen
+// is the agent's own doing.
 func seedStack(portBase int) string {
-	type svc struct {
-		name, category string
-		delay          time.Duration
-		deps           []string
-	}
-	services := []svc{
-		{"postgres", "infrastructure", 500 * time.Millisecond, nil},
-		{"redis", "infrastructure", 250 * time.Millisecond, nil},
-		{"ai-detector", "ai", 3 * time.Second, nil},
-		{"ai-llm", "ai", 6 * time.Second, nil},
-		{"ai-florence", "ai", 3 * time.Second, nil},
-		{"ai-clip", "ai", 3 * time.Second, nil},
-		{"ai-enrichment", "ai", 9 * time.Second, nil},
-		{"backend", "application", 1500 * time.Millisecond, []string{"postgres", "redis", "ai-detector", "ai-llm"}},
-		{"frontend", "frontend", time.Second, []string{"backend"}},
-	}
 	var b strings.Builder
 	b.WriteString("services:\n")
-	for i, s := range services {
+	for i, s := range seedServices {
 		fmt.Fprintf(&b, `  %s:
     image: %s
     environment: {HEALTHY_AFTER: %s}
     ports: ['127.0.0.1:%d:8080']
-    healthcheck: {test: ['CMD', 'curl', '-f', 'http://localhost:8080/health'], interval: 10s, timeout: 2s, retries: 3, start_period: 60s, start_interval: 50ms}
+    healthcheck: {test: ['CMD', 'curl', '-f', 'http://localhost:8080/health'], interval: 10s, timeout: 2s, retries: 3, start_period: 60s}
     x-hostagent: {category: %s, startup_time: %s}
 `, s.name, podmantest.TestsvcImage, s.delay, portBase+i, s.category, s.delay)
 		if len(s.deps) > 0 {
@@ -56,84 +62,6 @@ func seedStack(portBase int) string {
 		}
 	}
 	return b.String()
-}
-
-func benchMakespan(ctx context.Context, o options, pm *podmantest.Service) (row, []string, error) {
-	var ratios, spans []float64
-	var ref float64
-	var path string
-	for i := range o.runs {
-		a, err := startAgent(ctx, o.bin, pm, fmt.Sprintf("makespan%d", i), seedStack(39100), 39190)
-		if err != nil {
-			return row{}, nil, err
-		}
-		span, r, p, err := measureMakespan(ctx, a)
-		a.stop(ctx)
-		if err != nil {
-			return row{}, nil, err
-		}
-		ref, path = r, p
-		spans = append(spans, span)
-		ratios = append(ratios, span/r)
-		fmt.Printf("   run %d: makespan %.3fs, critical path %.3fs, ratio %.3f\n", i+1, span, r, span/r)
-	}
-	m := median(ratios)
-	pass := m <= 1.05
-	return row{
-			name:      "bring-up makespan, 9-service seed-shaped stack (startup times / 20)",
-			measured:  fmt.Sprintf("%.2f s (ratio %.3f; runs %s)", median(spans), m, list(ratios, "%.3f")),
-			reference: fmt.Sprintf("%.2f s: critical path %s", ref, path),
-			target:    "ratio ≤ 1.05",
-			verdict:   verdict(pass), pass: pass,
-		}, []string{
-			"Makespan: from the first container's StartedAt (podman inspect) to the last `Service healthy` event (agent timestamps); reference: the plan's critical path from the same startup delays (`hostagent plan --format json`, makespan_s). Services become healthy HEALTHY_AFTER after their process starts and are probed over HTTP (start_interval 50 ms).",
-		}, nil
-}
-
-func measureMakespan(ctx context.Context, a *agent) (span, ref float64, path string, err error) {
-	if err := a.waitAll(ctx, 2*time.Minute, "stack running", allRunning); err != nil {
-		return 0, 0, "", err
-	}
-	evs, err := a.events(ctx)
-	if err != nil {
-		return 0, 0, "", err
-	}
-	var last time.Time
-	for _, e := range evs {
-		if e.Message == "Service healthy" && e.Time.After(last) {
-			last = e.Time
-		}
-	}
-	ss, err := a.services(ctx)
-	if err != nil {
-		return 0, 0, "", err
-	}
-	var first time.Time
-	for _, s := range ss {
-		out, err := a.pm.Podman(ctx, "inspect", "--format", "{{.State.StartedAt}}", a.project+"-"+s.Name+"-1")
-		if err != nil {
-			return 0, 0, "", fmt.Errorf("inspect %s: %v %s", s.Name, err, out)
-		}
-		t, err := time.Parse("2006-01-02 15:04:05.999999999 -0700 MST", strings.TrimSpace(out))
-		if err != nil {
-			return 0, 0, "", fmt.Errorf("StartedAt of %s: %w", s.Name, err)
-		}
-		if first.IsZero() || t.Before(first) {
-			first = t
-		}
-	}
-	plan, err := exec.CommandContext(ctx, a.bin, "plan", "--format", "json", "-f", a.file).Output()
-	if err != nil {
-		return 0, 0, "", fmt.Errorf("hostagent plan: %w", err)
-	}
-	var p struct {
-		Makespan     float64  `json:"makespan_s"`
-		CriticalPath []string `json:"critical_path"`
-	}
-	if err := json.Unmarshal(plan, &p); err != nil {
-		return 0, 0, "", err
-	}
-	return last.Sub(first).Seconds(), p.Makespan, strings.Join(p.CriticalPath, " → "), nil
 }
 
 func detectionStack(n int) string {
@@ -149,19 +77,19 @@ func detectionStack(n int) string {
 	return b.String()
 }
 
-func benchDetection(ctx context.Context, o options, pm *podmantest.Service) (row, []string, error) {
+func benchDetection(ctx context.Context, o options, pm *podmantest.Service) ([]row, []string, error) {
 	const n = 6
 	a, err := startAgent(ctx, o.bin, pm, "detect", detectionStack(n), 39290)
 	if err != nil {
-		return row{}, nil, err
+		return nil, nil, err
 	}
 	defer a.stop(ctx)
 	if err := a.waitAll(ctx, 2*time.Minute, "stack running", allRunning); err != nil {
-		return row{}, nil, err
+		return nil, nil, err
 	}
 	c, err := engine.New(engine.Options{Host: pm.URL()})
 	if err != nil {
-		return row{}, nil, err
+		return nil, nil, err
 	}
 	defer c.Close()
 	// The reference: when the engine's die event reaches a subscriber of
@@ -192,7 +120,7 @@ func benchDetection(ctx context.Context, o options, pm *podmantest.Service) (row
 			}
 			return false
 		}); err != nil {
-			return row{}, nil, err
+			return nil, nil, err
 		}
 		time.Sleep(150 * time.Millisecond)
 		for len(dies) > 0 {
@@ -203,14 +131,14 @@ func benchDetection(ctx context.Context, o options, pm *podmantest.Service) (row
 		}
 		t0 := time.Now()
 		if out, err := a.pm.Podman(ctx, "kill", a.project+"-"+name+"-1"); err != nil {
-			return row{}, nil, fmt.Errorf("podman kill %s: %v %s", name, err, out)
+			return nil, nil, fmt.Errorf("podman kill %s: %v %s", name, err, out)
 		}
 
 		var issued time.Time
 		deadline := time.Now().Add(10 * time.Second)
 		for issued.IsZero() {
 			if time.Now().After(deadline) {
-				return row{}, nil, fmt.Errorf("kill %d of %s: no restart within 10s", k+1, name)
+				return nil, nil, fmt.Errorf("kill %d of %s: no restart within 10s", k+1, name)
 			}
 			time.Sleep(10 * time.Millisecond)
 			evs, err := a.events(ctx)
@@ -232,13 +160,13 @@ func benchDetection(ctx context.Context, o options, pm *podmantest.Service) (row
 	}
 	p50, p99 := pct(agentLat, 0.5), pct(agentLat, 0.99)
 	pass := p99 < 250
-	return row{
+	return []row{{
 			name:      fmt.Sprintf("crash detection: kill → restart issued (%d kills)", len(agentLat)),
 			measured:  fmt.Sprintf("p50 %.0f ms, p99 %.0f ms, max %.0f ms", p50, p99, pct(agentLat, 1)),
 			reference: fmt.Sprintf("engine die event reaches a subscriber: p50 %.0f ms, p99 %.0f ms", pct(eventLat, 0.5), pct(eventLat, 0.99)),
 			target:    "p99 < 250 ms",
 			verdict:   verdict(pass), pass: pass,
-		}, []string{
+		}}, []string{
 			"Crash detection: the container is killed with `podman kill`; the clock starts before the command and stops at the agent's `Restart initiated` event (backoff 1 ms, so the restart is issued as soon as the death is known). The agent learns of the exit from a pidfd on the container's main process; Podman's own die event is the fallback. Reference: that die event as seen by a plain event subscriber in the bench process (Podman 4.3 tails its events file, so it trails). One figure over all kills (percentiles, not a median of runs).",
 		}, nil
 }
@@ -269,14 +197,14 @@ func idleStack(n int) string {
 	return b.String()
 }
 
-func benchIdle(ctx context.Context, o options, pm *podmantest.Service) (row, []string, error) {
+func benchIdle(ctx context.Context, o options, pm *podmantest.Service) ([]row, []string, error) {
 	a, err := startAgent(ctx, o.bin, pm, "idle", idleStack(o.services), 39390)
 	if err != nil {
-		return row{}, nil, err
+		return nil, nil, err
 	}
 	defer a.stop(ctx)
 	if err := a.waitAll(ctx, 10*time.Minute, fmt.Sprintf("%d services running", o.services), allRunning); err != nil {
-		return row{}, nil, err
+		return nil, nil, err
 	}
 	time.Sleep(10 * time.Second) // let bring-up's garbage go
 	podmanPID := findPID(pm.Socket)
@@ -284,14 +212,14 @@ func benchIdle(ctx context.Context, o options, pm *podmantest.Service) (row, []s
 	for range o.runs {
 		t0, _, err := procStat(a.cmd.Process.Pid)
 		if err != nil {
-			return row{}, nil, err
+			return nil, nil, err
 		}
 		p0, _, _ := procStat(podmanPID)
 		start := time.Now()
 		time.Sleep(o.window)
 		t1, kb, err := procStat(a.cmd.Process.Pid)
 		if err != nil {
-			return row{}, nil, err
+			return nil, nil, err
 		}
 		p1, _, _ := procStat(podmanPID)
 		secs := time.Since(start).Seconds()
@@ -303,13 +231,13 @@ func benchIdle(ctx context.Context, o options, pm *podmantest.Service) (row, []s
 	}
 	cpu, mem := median(cpus), median(rss)
 	pass := cpu < 1 && mem < 40
-	return row{
+	return []row{{
 			name:      fmt.Sprintf("idle supervision of %d services", o.services),
 			measured:  fmt.Sprintf("CPU %.2f%% of a core, RSS %.1f MB", cpu, mem),
 			reference: fmt.Sprintf("the Podman API service in the same windows: %.2f%% of a core", median(podmanCPU)),
 			target:    "< 1% of a core and < 40 MB",
 			verdict:   verdict(pass), pass: pass,
-		}, []string{
+		}}, []string{
 			fmt.Sprintf("Idle: %d busybox `sleep` containers with no compose healthcheck (running-status checks every 30 s, the default interval); CPU from /proc/PID/stat over %s windows after bring-up, RSS from /proc/PID/status VmRSS at each window's end.", o.services, o.window),
 		}, nil
 }
@@ -324,24 +252,24 @@ func findPID(needle string) int {
 	return pid
 }
 
-func benchREST(ctx context.Context, o options, pm *podmantest.Service) (row, []string, error) {
+func benchREST(ctx context.Context, o options, pm *podmantest.Service) ([]row, []string, error) {
 	a, err := startAgent(ctx, o.bin, pm, "rest", seedStack(39400), 39490)
 	if err != nil {
-		return row{}, nil, err
+		return nil, nil, err
 	}
 	defer a.stop(ctx)
 	if err := a.waitAll(ctx, 2*time.Minute, "stack running", allRunning); err != nil {
-		return row{}, nil, err
+		return nil, nil, err
 	}
 	const path = "/api/system/services"
 	var body json.RawMessage
 	if err := a.get(ctx, path, &body); err != nil {
-		return row{}, nil, err
+		return nil, nil, err
 	}
 	// The reference: a bare net/http server answering the same bytes.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return row{}, nil, err
+		return nil, nil, err
 	}
 	bare := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -354,14 +282,14 @@ func benchREST(ctx context.Context, o options, pm *podmantest.Service) (row, []s
 	for range o.runs {
 		res, err := loadgen.Run(ctx, loadgen.Options{Addr: a.addr, Path: path, Rate: o.rate, Duration: o.restDur})
 		if err != nil {
-			return row{}, nil, err
+			return nil, nil, err
 		}
 		if res.Errors > 0 {
-			return row{}, nil, fmt.Errorf("%d of %d requests failed", res.Errors, res.Requests)
+			return nil, nil, fmt.Errorf("%d of %d requests failed", res.Errors, res.Requests)
 		}
 		ref, err := loadgen.Run(ctx, loadgen.Options{Addr: ln.Addr().String(), Path: path, Rate: o.rate, Duration: o.restDur})
 		if err != nil {
-			return row{}, nil, err
+			return nil, nil, err
 		}
 		fmt.Printf("   agent: %s\n   bare:  %s\n", res, ref)
 		p50 = append(p50, ms(res.Percentile(0.5)))
@@ -371,13 +299,13 @@ func benchREST(ctx context.Context, o options, pm *podmantest.Service) (row, []s
 	}
 	wrk := wrkSummary(ctx, a.addr+path)
 	pass := median(p99) < 5
-	return row{
+	return []row{{
 			name:      fmt.Sprintf("REST GET %s at %d req/s", path, o.rate),
 			measured:  fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", median(p50), median(p99)),
 			reference: fmt.Sprintf("bare net/http with the same body: p50 %.2f ms, p99 %.2f ms", median(r50), median(r99)),
 			target:    "p99 < 5 ms at 2k rps",
 			verdict:   verdict(pass), pass: pass,
-		}, []string{
+		}}, []string{
 			fmt.Sprintf("REST: open-loop load (internal/loadgen: requests leave on schedule and latency counts from the due time) for %s per run against the agent running the 9-service stack, then against a bare net/http server with the same %d-byte body. Closed-loop wrk on the same agent, for peak throughput: %s.", o.restDur, len(body), wrk),
 		}, nil
 }

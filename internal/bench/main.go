@@ -75,7 +75,7 @@ func run(ctx context.Context, o options) error {
 	var notes []string
 	for _, b := range []struct {
 		name string
-		fn   func(context.Context, options, *podmantest.Service) (row, []string, error)
+		fn   func(context.Context, options, *podmantest.Service) ([]row, []string, error)
 	}{
 		{"makespan", benchMakespan},
 		{"detection", benchDetection},
@@ -87,12 +87,14 @@ func run(ctx context.Context, o options) error {
 			continue
 		}
 		fmt.Printf("== %s\n", b.name)
-		r, n, err := b.fn(ctx, o, pm)
+		rs, n, err := b.fn(ctx, o, pm)
 		if err != nil {
 			return fmt.Errorf("%s: %w", b.name, err)
 		}
-		fmt.Printf("   %s: %s (reference %s, target %s) %s\n", r.name, r.measured, r.reference, r.target, r.verdict)
-		rows = append(rows, r)
+		for _, r := range rs {
+			fmt.Printf("   %s: %s (reference %s, target %s) %s\n", r.name, r.measured, r.reference, r.target, r.verdict)
+		}
+		rows = append(rows, rs...)
 		notes = append(notes, n...)
 	}
 	return writeReport(o, pm, rows, notes)

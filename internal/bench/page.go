@@ -19,24 +19,24 @@ import (
 // and the time from navigation to every service card drawn (the page's
 // "hostagent-rendered" mark), in a cold headless chromium per run. The
 // reference is the browser's own first contentful paint of the same page.
-func benchPage(ctx context.Context, o options, pm *podmantest.Service) (row, []string, error) {
+func benchPage(ctx context.Context, o options, pm *podmantest.Service) ([]row, []string, error) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
-		return row{}, nil, fmt.Errorf("chromium not found: run scripts/install-deps.sh")
+		return nil, nil, fmt.Errorf("chromium not found: run scripts/install-deps.sh")
 	}
 	a, err := startAgent(ctx, o.bin, pm, "page", seedStack(39300), 39390)
 	if err != nil {
-		return row{}, nil, err
+		return nil, nil, err
 	}
 	defer a.stop(ctx)
 	if err := a.waitAll(ctx, 2*time.Minute, "stack running", allRunning); err != nil {
-		return row{}, nil, err
+		return nil, nil, err
 	}
 	var weight int64
 	for _, p := range []string{"/", "/ui/app.js", "/ui/style.css"} {
 		n, err := fetchSize(ctx, "http://"+a.addr+p)
 		if err != nil {
-			return row{}, nil, err
+			return nil, nil, err
 		}
 		weight += n
 	}
@@ -44,20 +44,20 @@ func benchPage(ctx context.Context, o options, pm *podmantest.Service) (row, []s
 	for i := range o.runs {
 		r, f, err := renderOnce(ctx, chromium, "http://"+a.addr+"/")
 		if err != nil {
-			return row{}, nil, err
+			return nil, nil, err
 		}
 		renders, fcps = append(renders, r), append(fcps, f)
 		fmt.Printf("   run %d: first meaningful render %.0f ms, first contentful paint %.0f ms\n", i+1, r, f)
 	}
 	m := median(renders)
 	pass := weight <= ui.Budget && m <= 1000
-	return row{
+	return []row{{
 			name:      "status page: weight and first meaningful render (9 services)",
 			measured:  fmt.Sprintf("%.1f KB; %.0f ms (runs %s)", float64(weight)/1024, m, list(renders, "%.0f")),
 			reference: fmt.Sprintf("first contentful paint %.0f ms", median(fcps)),
 			target:    fmt.Sprintf("≤ %d KB; ≤ 1000 ms", ui.Budget/1024),
 			verdict:   verdict(pass), pass: pass,
-		}, []string{
+		}}, []string{
 			"Status page: weight is the bytes of /, /ui/app.js and /ui/style.css as served (uncompressed; nothing else is fetched). First meaningful render: navigation start to the page's `hostagent-rendered` mark (every service card and the timeline drawn from the REST API), in a cold headless Debian chromium per run, over loopback; reference: the same load's first contentful paint.",
 		}, nil
 }

@@ -37,6 +37,18 @@ func (a Engine) Discover(ctx context.Context, st *compose.Stack) (map[string]sup
 	return out, nil
 }
 
+// Prepare creates the project's networks and volumes ahead of the first
+// container (supervisor.Preparer).
+func (a Engine) Prepare(ctx context.Context, st *compose.Stack) error {
+	return a.C.Prepare(ctx, st)
+}
+
+// ImageReady says whether svc's container can be made ahead of its start
+// (supervisor.ImageChecker).
+func (a Engine) ImageReady(ctx context.Context, st *compose.Stack, svc *compose.Service) (bool, error) {
+	return a.C.ImageReady(ctx, st, svc.Name)
+}
+
 func (a Engine) Create(ctx context.Context, st *compose.Stack, svc *compose.Service) (supervisor.Container, error) {
 	id, err := a.C.Create(ctx, st, svc.Name)
 	if errors.Is(err, engine.ErrConflict) {
