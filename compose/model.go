@@ -51,6 +51,8 @@ type Service struct {
 	// healthy (start_period unless x-hostagent says otherwise).
 	StartupEstimate time.Duration
 	Restart         RestartOverride
+	// RestartPolicy is compose's `restart:`; unset means the agent's policy.
+	RestartPolicy RestartPolicy
 	// PhaseOverride pins the service to a later phase (0 = computed).
 	PhaseOverride int
 	Profiles      []string

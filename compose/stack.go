@@ -87,6 +87,9 @@ func newService(p *types.Project, sc types.ServiceConfig, d HealthDefaults) (Ser
 	if s.Restart, err = restartOverride(sc.Name, ext); err != nil {
 		return s, err
 	}
+	if s.RestartPolicy, err = parseRestartPolicy(sc); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 

@@ -64,7 +64,8 @@ func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compos
 		if rr, ok := records[ps.Name]; ok {
 			rec = &rr
 		}
-		r := newRunner(s, ps, c, rec)
+		r := newRunner(s, plan, ps, c, rec)
+		r.adoptCompleted(true, s.engine.ConfigHash(st, ps.Service))
 		kept[ps.Name] = r
 		added = append(added, r)
 		if r.ctr.ID != "" {

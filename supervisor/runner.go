@@ -109,11 +109,11 @@ type actionResult struct {
 	manual bool
 }
 
-func newRunner(s *Supervisor, svc *compose.PlannedService, existing *Container, rec *state.Record) *runner {
+func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, existing *Container, rec *state.Record) *runner {
 	r := &runner{
 		s:       s,
 		svc:     svc,
-		pol:     PolicyFor(svc.Service),
+		pol:     policyFor(plan, svc),
 		probe:   s.probes(svc.Service),
 		log:     s.log.With("service", svc.Name),
 		cmds:    make(chan command, 8),
@@ -149,6 +149,23 @@ func newRunner(s *Supervisor, svc *compose.PlannedService, existing *Container, 
 		r.st = Disabled
 	}
 	return r
+}
+
+// adoptCompleted takes a one-shot job's exited container as done when it
+// completed (exit 0) for the current definition while the rest of the
+// stack runs: an agent restart must not run a migration again. With the
+// whole stack down (a reboot, `hostagent down`) it is a new bring-up, and
+// the job runs again as compose up would run it.
+func (r *runner) adoptCompleted(stackUp bool, hash string) {
+	c := r.ctr
+	if !stackUp || !r.enabled || c.ID == "" || c.Running || c.FinishedAt.IsZero() || !r.pol.Completes(c.ExitCode) {
+		return
+	}
+	if c.ConfigHash != "" && c.ConfigHash != hash {
+		return
+	}
+	r.launched = true
+	r.detail = DetailCompleted
 }
 
 func (r *runner) run(ctx context.Context) {
@@ -213,10 +230,17 @@ func (r *runner) nextWake() time.Duration {
 }
 
 // probeDue: an unhealthy service is not probed; as in the seed's state
-// diagram it waits out its backoff and is restarted.
+// diagram it waits out its backoff and is restarted. One its restart
+// policy holds is still probed, so that it can be seen to recover.
 func (r *runner) probeDue() bool {
 	return r.ctr.ID != "" && r.launched && !r.acting && r.enabled && !r.stopping &&
-		(r.st == Starting || r.st == Running)
+		(r.st == Starting || r.st == Running || r.held())
+}
+
+// held: unhealthy, and the restart policy (no, on-failure) will not
+// restart it; it stays UNHEALTHY, reported, until restarted by hand.
+func (r *runner) held() bool {
+	return r.st == Unhealthy && r.nextRestart.IsZero() && !r.acting && r.enabled && r.launched
 }
 
 func (r *runner) tick(ctx context.Context) {

@@ -102,6 +102,11 @@ func (r *runner) handleAction(ctx context.Context, a actionResult) {
 		r.fail(ctx, msg)
 		return
 	}
+	if !a.ctr.Running && r.pol.Completes(a.ctr.ExitCode) {
+		// A one-shot job done before its start returned.
+		r.finishedAtOnce(ctx, a, now)
+		return
+	}
 	if !a.ctr.Running {
 		// It exited at once (bad command, missing file): a failed start.
 		a.err = fmt.Errorf("container exited right after start (exit code %d)", a.ctr.ExitCode)

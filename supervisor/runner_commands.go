@@ -15,7 +15,8 @@ func (r *runner) handleCommand(ctx context.Context, c command) error {
 		return nil
 	case cmdUpdate:
 		r.svc = c.svc
-		r.pol = PolicyFor(c.svc.Service)
+		_, plan := r.s.current()
+		r.pol = policyFor(plan, c.svc)
 		r.probe = r.s.probes(c.svc.Service)
 		r.publish("")
 		if c.recreate && r.launched && !r.acting {

@@ -124,6 +124,9 @@ func (s *Supervisor) dependenciesMet(svc *compose.PlannedService) (bool, []strin
 			continue
 		}
 		why := fmt.Sprintf("%s (%s)", d.Service, condWord(d.Condition))
+		if d.Condition == compose.ConditionCompleted && v.exitCode != 0 {
+			why = fmt.Sprintf("%s (failed with exit code %d)", d.Service, v.exitCode)
+		}
 		if !v.enabled {
 			why = fmt.Sprintf("%s (disabled)", d.Service)
 		}

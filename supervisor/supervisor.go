@@ -124,6 +124,7 @@ type depView struct {
 	failed    bool
 	enabled   bool
 	begun     bool // its first start is under way or done
+	exitCode  int  // non-zero: the exit code of its container, now down
 }
 
 // New prepares a supervisor for a stack and its plan.
@@ -183,6 +184,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 	runCtx, cancelRuns := context.WithCancel(ctx)
 	defer cancelRuns()
+	stackUp := false
+	for _, c := range existing {
+		stackUp = stackUp || c.Running
+	}
 	s.mu.Lock()
 	s.runCtx, s.cancelRuns = runCtx, cancelRuns
 	s.startedAt = s.clock.Now()
@@ -196,7 +201,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if r, ok := records[ps.Name]; ok {
 			rec = &r
 		}
-		r := newRunner(s, ps, c, rec)
+		r := newRunner(s, s.plan, ps, c, rec)
+		r.adoptCompleted(stackUp, s.engine.ConfigHash(s.stack, ps.Service))
 		s.runners[ps.Name] = r
 		if r.ctr.ID != "" {
 			s.byID[r.ctr.ID] = r
