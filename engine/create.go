@@ -44,6 +44,7 @@ func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) 
 			return "", fmt.Errorf("create %s: %w", service, err)
 		}
 	}
+	keepAnonymousVolumes(ctx, &sp)
 	if err := c.prepareBinds(sp.bindDirs); err != nil {
 		return "", fmt.Errorf("create %s: %w", service, err)
 	}

@@ -89,6 +89,7 @@ type Container struct {
 	ID      ContainerID
 	Name    string
 	Image   string
+	ImageID string // the image it was made from, with or without "sha256:"
 	Project string
 	Service string
 	Labels  map[string]string
