@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -29,6 +30,9 @@ type Metrics struct {
 	detection    *prometheus.HistogramVec
 	wsClients    prometheus.Gauge
 	wsDropped    prometheus.Counter
+	buildInfo    *prometheus.GaugeVec
+	reloadOK     prometheus.Gauge
+	reloadTime   prometheus.Gauge
 
 	once sync.Once
 }
@@ -66,10 +70,37 @@ func NewMetrics() *Metrics {
 			Name: "hostagent_api_websocket_dropped_total",
 			Help: "WebSocket clients dropped because they fell behind.",
 		}),
+		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hostagent_build_info",
+			Help: "Always 1; the labels say which hostagent runs.",
+		}, []string{"version", "goversion"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hostagent_last_reload_success",
+			Help: "1 when the last reload (SIGHUP, systemctl reload) applied, 0 when it failed.",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hostagent_last_reload_timestamp_seconds",
+			Help: "Unix time of the last reload attempt (0: none since the agent started).",
+		}),
 	}
+	m.buildInfo.WithLabelValues("dev", runtime.Version()).Set(1)
+	m.reloadOK.Set(1)
 	m.reg.MustRegister(m.probeLatency, m.probeResults, m.failures, m.detection, m.wsClients, m.wsDropped,
+		m.buildInfo, m.reloadOK, m.reloadTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// SetVersion labels hostagent_build_info with the binary's version.
+func (m *Metrics) SetVersion(version string) {
+	m.buildInfo.Reset()
+	m.buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+}
+
+// Reloaded records a reload attempt and whether it applied.
+func (m *Metrics) Reloaded(ok bool, at time.Time) {
+	m.reloadOK.Set(b2f(ok))
+	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
 }
 
 // Registry is the registry behind /metrics.
@@ -99,9 +130,9 @@ func (m *Metrics) Detected(service string, latency time.Duration) {
 }
 
 // attach adds the scrape-time collector; one server per Metrics.
-func (m *Metrics) attach(sup Supervisor, src gpu.SnapshotSource, timeout time.Duration) error {
+func (m *Metrics) attach(c *stateCollector) error {
 	err := errors.New("api: Metrics already attached to a server")
-	m.once.Do(func() { err = m.reg.Register(&stateCollector{sup: sup, gpu: src, timeout: timeout}) })
+	m.once.Do(func() { err = m.reg.Register(c) })
 	return err
 }
 
@@ -121,16 +152,20 @@ var (
 		[]string{"service", "category", "status"}, nil)
 	descEnabled = prometheus.NewDesc("hostagent_service_enabled",
 		"1 when auto-restart is enabled.", []string{"service"}, nil)
-	descRestarts = prometheus.NewDesc("hostagent_service_restart_count",
+	descRestarts = prometheus.NewDesc("hostagent_service_restarts_total",
 		"Restarts of the service (persisted across agent restarts).", []string{"service"}, nil)
-	descFailures = prometheus.NewDesc("hostagent_service_failure_count",
+	descFailures = prometheus.NewDesc("hostagent_service_consecutive_failures",
 		"Consecutive failures counting toward max failures.", []string{"service"}, nil)
 	descUptime = prometheus.NewDesc("hostagent_service_uptime_seconds",
 		"Seconds since the service's container started (0 unless starting or running).", []string{"service"}, nil)
 	descRunning = prometheus.NewDesc("hostagent_bringup_services_running",
 		"Services running.", nil, nil)
-	descTotal = prometheus.NewDesc("hostagent_bringup_services_total",
+	descTotal = prometheus.NewDesc("hostagent_bringup_services",
 		"Services in the stack.", nil, nil)
+	descEngineUp = prometheus.NewDesc("hostagent_engine_up",
+		"1 when the container engine (Podman) answered the agent's last call.", nil, nil)
+	descGPUQueue = prometheus.NewDesc("hostagent_gpu_lane_queue_length",
+		"GPU services waiting for the GPU lane.", nil, nil)
 	descPhase = prometheus.NewDesc("hostagent_bringup_phase",
 		"Lowest core phase with a service not yet running (equals phases when done).", nil, nil)
 	descPhases = prometheus.NewDesc("hostagent_bringup_phases",
@@ -148,14 +183,17 @@ var (
 // stateCollector reads status at scrape time, so the numbers are never
 // staler than the supervisor's own snapshot.
 type stateCollector struct {
-	sup     Supervisor
-	gpu     gpu.SnapshotSource
-	timeout time.Duration
+	sup      Supervisor
+	gpu      gpu.SnapshotSource
+	gate     GPUWaits
+	engineUp func() bool
+	timeout  time.Duration
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descStatus, descEnabled, descRestarts, descFailures, descUptime,
-		descRunning, descTotal, descPhase, descPhases, descDone, descGPUAvail, descGPUTotal, descGPUUsed, descGPUFree} {
+		descRunning, descTotal, descPhase, descPhases, descDone, descGPUAvail, descGPUTotal, descGPUUsed, descGPUFree,
+		descEngineUp, descGPUQueue} {
 		ch <- d
 	}
 }
@@ -169,7 +207,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descStatus, b2f(s.Status == st), s.Name, s.Category, st.String())
 		}
 		gauge(descEnabled, b2f(s.Enabled), s.Name)
-		gauge(descRestarts, float64(s.RestartCount), s.Name)
+		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(s.RestartCount), s.Name)
 		gauge(descFailures, float64(s.FailureCount), s.Name)
 		gauge(descUptime, float64(s.UptimeSeconds), s.Name)
 	}
@@ -179,6 +217,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descPhase, float64(p.Phase))
 	gauge(descPhases, float64(p.Phases))
 	gauge(descDone, b2f(p.Done))
+	if c.engineUp != nil {
+		gauge(descEngineUp, b2f(c.engineUp()))
+	} else {
+		gauge(descEngineUp, b2f(p.EngineError == ""))
+	}
+	queue := 0
+	if c.gate != nil {
+		queue = len(c.gate.Waiting())
+	}
+	gauge(descGPUQueue, float64(queue))
 	if c.gpu == nil {
 		gauge(descGPUAvail, 0)
 		return

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	"github.com/hostagent/hostagent/gpu"
 	"github.com/hostagent/hostagent/supervisor"
 )
@@ -36,8 +38,8 @@ func TestMetrics(t *testing.T) {
 		`hostagent_service_status{category="ai",service="ai-yolo26",status="unhealthy"} 1`,
 		`hostagent_service_status{category="ai",service="ai-yolo26",status="running"} 0`,
 		`hostagent_service_status{category="infrastructure",service="redis",status="running"} 1`,
-		`hostagent_service_restart_count{service="ai-yolo26"} 2`,
-		`hostagent_service_failure_count{service="ai-yolo26"} 3`,
+		`hostagent_service_restarts_total{service="ai-yolo26"} 2`,
+		`hostagent_service_consecutive_failures{service="ai-yolo26"} 3`,
 		`hostagent_service_enabled{service="redis"} 1`,
 		`hostagent_probe_results_total{result="healthy",service="redis"} 2`,
 		`hostagent_probe_results_total{result="unhealthy",service="ai-yolo26"} 1`,
@@ -47,7 +49,11 @@ func TestMetrics(t *testing.T) {
 		`hostagent_service_failures_total{service="ai-yolo26"} 1`,
 		`hostagent_failure_detection_seconds_count{service="ai-yolo26"} 1`,
 		`hostagent_bringup_services_running 5`,
-		`hostagent_bringup_services_total 5`,
+		`hostagent_bringup_services 5`,
+		`hostagent_engine_up 1`,
+		`hostagent_gpu_lane_queue_length 0`,
+		`hostagent_build_info{goversion="go`,
+		`hostagent_last_reload_success 1`,
 		`hostagent_bringup_done 1`,
 		`hostagent_gpu_available 1`,
 		`hostagent_gpu_memory_used_bytes{gpu="0",name="H200",uuid="GPU-1"} 300`,
@@ -70,5 +76,36 @@ func TestMetricsWithoutGPU(t *testing.T) {
 	w := do(t, newServer(t, newFakeSup(), Options{}).Handler(), "GET", "/metrics", "")
 	if !strings.Contains(w.Body.String(), "hostagent_gpu_available 0") || strings.Contains(w.Body.String(), "hostagent_gpu_memory_total_bytes{") {
 		t.Errorf("no-GPU metrics:\n%s", w.Body.String())
+	}
+}
+
+// The exposition follows Prometheus conventions, as promlint checks them:
+// counters end in _total, no gauge ends in _total or _count, units in names.
+func TestMetricsPromlint(t *testing.T) {
+	m := NewMetrics()
+	m.SetVersion("1.2.3")
+	m.Reloaded(false, time.Unix(1700000000, 0))
+	m.Probe("redis", supervisor.ProbeResult{Healthy: true, Latency: time.Millisecond})
+	m.Failure("redis")
+	m.Detected("redis", time.Millisecond)
+	s := newServer(t, newFakeSup(), Options{Metrics: m})
+	body := do(t, s.Handler(), "GET", "/metrics", "").Body.String()
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "hostagent_") {
+			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+		}
+	}
+	for _, want := range []string{
+		`hostagent_build_info{goversion="go`, `version="1.2.3"} 1`,
+		"hostagent_last_reload_success 0", "hostagent_last_reload_timestamp_seconds 1.7e+09",
+		"# TYPE hostagent_service_restarts_total counter",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

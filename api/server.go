@@ -60,6 +60,9 @@ type Options struct {
 	GPU gpu.SnapshotSource
 	// GPUGate shows what waits for the GPU lane; nil: nothing.
 	GPUGate GPUWaits
+	// EngineUp reports whether the container engine answers (for
+	// hostagent_engine_up); nil: judged from the bring-up progress.
+	EngineUp func() bool
 	// Metrics is the collector the supervisor feeds (supervisor.Deps.Metrics);
 	// nil: the server makes its own, with status metrics only.
 	Metrics *Metrics
@@ -146,7 +149,7 @@ func New(sup Supervisor, tokens TokenSource, log *slog.Logger, opts Options) (*S
 	if m == nil {
 		m = NewMetrics()
 	}
-	if err := m.attach(sup, opts.GPU, opts.GPUTimeout); err != nil {
+	if err := m.attach(&stateCollector{sup: sup, gpu: opts.GPU, gate: opts.GPUGate, engineUp: opts.EngineUp, timeout: opts.GPUTimeout}); err != nil {
 		return nil, err
 	}
 	s := &Server{sup: sup, tokens: tokens, log: log, opts: opts, metrics: m, access: map[net.Listener]access{}}

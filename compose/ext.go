@@ -35,6 +35,9 @@ type extension struct {
 
 const extensionKey = "x-hostagent"
 
+// extensionKeys are the top-level keys of the block, for "did you mean".
+var extensionKeys = []string{"category", "phase", "gpu", "vram", "startup_time", "display_name", "health", "restart"}
+
 // labelFields maps hostagent.* labels onto extension fields.
 var labelFields = map[string]func(e *extension, v string) error{
 	"hostagent.category":     func(e *extension, v string) error { e.Category = v; return nil },
@@ -65,7 +68,7 @@ func parseExtension(service string, block any, labels map[string]string) (extens
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ext); err != nil {
-			return ext, fmt.Errorf("service %q: %s: %w", service, extensionKey, err)
+			return ext, fmt.Errorf("service %q: %s: %w", service, extensionKey, describeJSONField(err, extensionKeys))
 		}
 	}
 	for _, k := range sortedKeys(labels) {

@@ -29,7 +29,11 @@ type Options struct {
 	// ProjectName overrides the name (default: the name: key, else the
 	// first file's directory).
 	ProjectName string
-	// EnvFiles replace the default .env beside the first file.
+	// ProjectDirectory is compose's --project-directory: where relative
+	// paths, `.env` and the default project name resolve. Empty means the
+	// first file's directory.
+	ProjectDirectory string
+	// EnvFiles replace the default .env in the project directory.
 	EnvFiles []string
 	// Profiles to enable; empty means COMPOSE_PROFILES from the environment.
 	Profiles []string
@@ -141,8 +145,12 @@ func projectOptions(opts Options, extraEnv map[string]string, fns ...cli.Project
 	if env == nil {
 		env = os.Environ()
 	}
+	dir := opts.ProjectDirectory
+	if dir == "" {
+		dir = filepath.Dir(opts.Files[0])
+	}
 	all := []cli.ProjectOptionsFn{
-		cli.WithWorkingDirectory(filepath.Dir(opts.Files[0])),
+		cli.WithWorkingDirectory(dir),
 		cli.WithEnv(env),
 		cli.WithEnvFiles(opts.EnvFiles...),
 		cli.WithDotEnv,
@@ -294,13 +302,6 @@ func loadProject(ctx context.Context, opts Options, extra map[string]string) (*t
 }
 
 // describe prefixes compose-go errors with the file unless they name it.
-func describe(file string, err error) error {
-	var mv *MissingVariablesError
-	if errors.As(err, &mv) || strings.Contains(err.Error(), file) {
-		return err
-	}
-	return fmt.Errorf("%s: %w", file, err)
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/docker/api/types/network"
@@ -179,10 +180,28 @@ func (c *Client) prepareBinds(dirs []string) error {
 		if _, err := os.Stat(d); err == nil {
 			continue
 		}
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("bind mount source %s: %w", d, err)
+		if err := mkdirAll755(d); err != nil {
+			return fmt.Errorf("bind mount source %s: %w (the agent creates missing bind sources as compose does; create it by hand, or let the hostagent unit write there)", d, err)
 		}
 		c.log.Info("Created bind mount source", "path", d)
 	}
 	return nil
+}
+
+// mkdirAll755 is os.MkdirAll with every created directory 0755 whatever
+// the umask: compose creates bind sources 0755, and the unit's UMask=0027
+// would otherwise leave them unreadable to a non-root container user.
+func mkdirAll755(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAll755(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return os.Chmod(dir, 0o755)
 }

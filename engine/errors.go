@@ -45,6 +45,8 @@ func classify(parent context.Context, op string, err error) error {
 		return fmt.Errorf("%s: %w: %w", op, ErrConflict, err)
 	case isUnreachable(err):
 		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+	case isEngineSetup(err):
+		return fmt.Errorf("%s: %w: %w", op, ErrEngineSetup, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -59,4 +61,28 @@ func isUnreachable(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ENOENT)
+}
+
+// engineSetupSigns are error texts by which Podman says that it cannot
+// start any container: the network backend's firewall tool is missing (a
+// fresh Debian 12 lacks iptables and Podman only suggests it), or the OCI
+// runtime or conmon is not installed. They name the host, not a service.
+var engineSetupSigns = []string{
+	"netavark: No such file or directory",
+	"netavark: iptables",
+	"netavark (exit code",
+	"unable to find network backend",
+	"no valid executable found for OCI runtime",
+	"default OCI runtime",
+	"could not find a working conmon",
+}
+
+func isEngineSetup(err error) bool {
+	msg := err.Error()
+	for _, s := range engineSetupSigns {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 
 	"github.com/docker/docker/api/types"
@@ -143,4 +144,8 @@ func (f *fakeAPI) Events(ctx context.Context, options events.ListOptions) (<-cha
 	s := fakeSub{msgs: make(chan events.Message), errs: make(chan error, 1)}
 	f.subs <- s
 	return s.msgs, s.errs
+}
+
+func (f *fakeAPI) ContainerLogs(context.Context, string, container.LogsOptions) (io.ReadCloser, error) {
+	return nil, errors.New("fake: no logs")
 }

@@ -50,11 +50,11 @@ func (r *runner) publish(msg string) {
 		st.Detail = r.disabledWhy
 	}
 	for _, p := range r.svc.Ports {
-		if p.HostPort > 0 {
+		if p.HostPort > 0 && st.Port == 0 {
 			st.Port = p.HostPort
-			break
 		}
 	}
+	st.Ports = r.svc.Ports
 	if !r.lastRestart.IsZero() {
 		t := r.lastRestart
 		st.LastRestartAt = &t

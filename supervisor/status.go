@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/hostagent/hostagent/compose"
 )
 
 // Status is a service's state, with the seed's values.
@@ -75,19 +77,21 @@ const DetailCompleted = "completed (exit 0)"
 // ServiceStatus is one service as the API and WebSocket show it: the seed's
 // fields first, then the agent's own.
 type ServiceStatus struct {
-	Name          string     `json:"name"`
-	DisplayName   string     `json:"display_name"`
-	Category      string     `json:"category"`
-	Status        Status     `json:"status"`
-	Enabled       bool       `json:"enabled"`
-	ContainerID   string     `json:"container_id"`
-	Image         string     `json:"image"`
-	Port          int        `json:"port,omitempty"`
-	FailureCount  int        `json:"failure_count"`
-	RestartCount  int        `json:"restart_count"`
-	LastRestartAt *time.Time `json:"last_restart_at"`
-	UptimeSeconds int64      `json:"uptime_seconds"`
-	StartedAt     *time.Time `json:"started_at,omitempty"`
+	Name        string `json:"name"`
+	DisplayName string `json:"display_name"`
+	Category    string `json:"category"`
+	Status      Status `json:"status"`
+	Enabled     bool   `json:"enabled"`
+	ContainerID string `json:"container_id"`
+	Image       string `json:"image"`
+	Port        int    `json:"port,omitempty"`
+	// Ports are every published port (compose ps's PORTS).
+	Ports         []compose.Port `json:"ports,omitempty"`
+	FailureCount  int            `json:"failure_count"`
+	RestartCount  int            `json:"restart_count"`
+	LastRestartAt *time.Time     `json:"last_restart_at"`
+	UptimeSeconds int64          `json:"uptime_seconds"`
+	StartedAt     *time.Time     `json:"started_at,omitempty"`
 
 	Phase         int        `json:"phase"`
 	Track         string     `json:"track"`

@@ -32,6 +32,7 @@ func cmdStatus(ctx context.Context, env *environment, args []string) error {
 	var cf clientFlags
 	cf.register(fs)
 	jsonOut := fs.Bool("json", false, "print the API's JSON (with --watch: one message per line)")
+	wide := fs.Bool("wide", false, "add CONTAINER, IMAGE, PORTS and HEALTH columns, like compose ps")
 	watch := fs.Bool("watch", false, "follow the agent's event stream and print every change until interrupted")
 	names, err := parseArgs(fs, args)
 	if err != nil {
@@ -62,8 +63,64 @@ func cmdStatus(ctx context.Context, env *environment, args []string) error {
 		}
 		return printJSON(env.stdout, raw)
 	}
+	if *wide {
+		printWide(env.stdout, svcs, body.Progress, cliNow())
+		return nil
+	}
 	printStatus(env.stdout, svcs, body.Progress, cliNow())
 	return nil
+}
+
+// printWide is printStatus with compose ps's columns added.
+func printWide(w io.Writer, svcs []supervisor.ServiceStatus, p supervisor.Progress, now time.Time) {
+	fmt.Fprintf(w, "hostagent: %s\n", p)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tSTATUS\tPHASE\tCONTAINER\tIMAGE\tPORTS\tHEALTH\tRESTARTS\tFAILURES\tUPTIME\tDETAIL")
+	for _, s := range svcs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.Name, s.Status.Upper(), phaseLabel(s),
+			orDash(s.ContainerID), orDash(sanitizeLine(s.Image)), orDash(ports(s)), health(s), s.RestartCount,
+			s.FailureCount, uptime(s.UptimeSeconds), sanitizeLine(detail(s, now)))
+	}
+	_ = tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// ports renders published ports as compose ps does: 127.0.0.1:8090->8090/tcp.
+func ports(s supervisor.ServiceStatus) string {
+	var out []string
+	for _, p := range s.Ports {
+		if p.HostPort == 0 {
+			continue
+		}
+		host := p.HostIP
+		if host == "" {
+			host = "0.0.0.0"
+		}
+		proto := p.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		out = append(out, fmt.Sprintf("%s:%d->%d/%s", host, p.HostPort, p.ContainerPort, proto))
+	}
+	return strings.Join(out, ", ")
+}
+
+// health is the method and the last check's verdict and latency.
+func health(s supervisor.ServiceStatus) string {
+	if s.LastCheckAt == nil {
+		return orDash(s.HealthMethod)
+	}
+	verdict := "failing"
+	if s.LastCheckOK {
+		verdict = "ok"
+	}
+	return fmt.Sprintf("%s %s %.0fms", s.HealthMethod, verdict, s.LastCheckMS)
 }
 
 // pick keeps the named services, in the order given; none named: all.
@@ -99,7 +156,7 @@ func printStatus(w io.Writer, svcs []supervisor.ServiceStatus, p supervisor.Prog
 	fmt.Fprintln(tw, "SERVICE\tSTATUS\tPHASE\tRESTARTS\tFAILURES\tUPTIME\tDETAIL")
 	for _, s := range svcs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", s.Name, s.Status.Upper(), phaseLabel(s), s.RestartCount,
-			s.FailureCount, uptime(s.UptimeSeconds), detail(s, now))
+			s.FailureCount, uptime(s.UptimeSeconds), sanitizeLine(detail(s, now)))
 	}
 	_ = tw.Flush()
 }
@@ -230,5 +287,5 @@ func followEvents(ctx context.Context, env *environment, conn *websocket.Conn, n
 // eventLine is one event as `status --watch` and `events` print it.
 func eventLine(ev supervisor.Event) string {
 	return fmt.Sprintf("%s  %-16s %-9s  %s  (restarts %d, failures %d)", ev.Time.Local().Format("15:04:05"),
-		ev.Data.Name, ev.Data.Status.Upper(), ev.Message, ev.Data.RestartCount, ev.Data.FailureCount)
+		ev.Data.Name, ev.Data.Status.Upper(), sanitizeLine(ev.Message), ev.Data.RestartCount, ev.Data.FailureCount)
 }

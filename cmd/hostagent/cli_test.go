@@ -37,7 +37,9 @@ type cliSup struct {
 func newCLISup() *cliSup {
 	next := cliT0.Add(20 * time.Second)
 	return &cliSup{svcs: []supervisor.ServiceStatus{
-		{Name: "postgres", DisplayName: "PostgreSQL", Category: "infrastructure", Status: supervisor.Running, Enabled: true, Phase: 1, Track: "core", UptimeSeconds: 3725},
+		{Name: "postgres", DisplayName: "PostgreSQL", Category: "infrastructure", Status: supervisor.Running, Enabled: true, Phase: 1, Track: "core", UptimeSeconds: 3725,
+			ContainerID: "0123456789ab", Image: "postgres:16-alpine", HealthMethod: "command", LastCheckAt: &cliT0, LastCheckOK: true, LastCheckMS: 12.4,
+			Ports: []compose.Port{{HostIP: "127.0.0.1", HostPort: 5432, ContainerPort: 5432, Protocol: "tcp"}}},
 		{Name: "ai-llm", DisplayName: "Nemotron", Category: "ai", Status: supervisor.Unhealthy, Enabled: true, Phase: 2, Track: "core", FailureCount: 2, RestartCount: 4, NextRestartAt: &next},
 		{Name: "backend", DisplayName: "Backend", Category: "application", Status: supervisor.Starting, Enabled: true, Phase: 3, Track: "core", WaitingFor: []string{"ai-llm (healthy)"}},
 		{Name: "grafana", DisplayName: "Grafana", Category: "monitoring", Status: supervisor.Disabled, Enabled: false, Phase: 2, Track: "monitoring"},
@@ -387,5 +389,23 @@ func TestStatusWatch(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("--watch did not stop on interrupt")
+	}
+}
+
+func TestStatusWide(t *testing.T) {
+	pinNow(t)
+	a := startAgent(t)
+	code, out, errOut := runCLI(t, a.env, "status", "--wide")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		`(?m)^SERVICE\s+STATUS\s+PHASE\s+CONTAINER\s+IMAGE\s+PORTS\s+HEALTH\s+RESTARTS\s+FAILURES\s+UPTIME\s+DETAIL$`,
+		`(?m)^postgres\s+RUNNING\s+1\s+0123456789ab\s+postgres:16-alpine\s+127\.0\.0\.1:5432->5432/tcp\s+command ok 12ms\s+0\s+0\s+1h02m\s*$`,
+		`(?m)^grafana\s+DISABLED\s+m2\s+-\s+`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("no line matching %s in:\n%s", want, out)
+		}
 	}
 }

@@ -4,17 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/hostagent/hostagent/compose"
 )
 
 // config is every setting of the agent. Precedence: flags > ORCHESTRATOR_*
 // environment > config file > defaults.
 type config struct {
 	ComposeFiles        []string      `yaml:"compose_files"`
+	ProjectDirectory    string        `yaml:"project_directory"`
 	ProjectName         string        `yaml:"project_name"`
 	Profiles            []string      `yaml:"profiles"`
 	EnvFiles            []string      `yaml:"env_files"`
@@ -55,6 +60,7 @@ func defaults() config {
 // file override the defaults; durations may be seconds or "30s".
 type fileConfig struct {
 	ComposeFiles        []string `yaml:"compose_files"`
+	ProjectDirectory    *string  `yaml:"project_directory"`
 	ProjectName         *string  `yaml:"project_name"`
 	Profiles            []string `yaml:"profiles"`
 	EnvFiles            []string `yaml:"env_files"`
@@ -102,13 +108,13 @@ func (c *config) applyFile(path string, mustExist bool) error {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && err.Error() != "EOF" {
-		return fmt.Errorf("config file %s: %w", path, err)
+		return configFileError(path, err)
 	}
 	setList(&c.ComposeFiles, f.ComposeFiles)
 	setList(&c.Profiles, f.Profiles)
 	setList(&c.EnvFiles, f.EnvFiles)
 	for dst, src := range map[*string]*string{
-		&c.ProjectName: f.ProjectName, &c.DockerHost: f.DockerHost, &c.StateDir: f.StateDir,
+		&c.ProjectName: f.ProjectName, &c.ProjectDirectory: f.ProjectDirectory, &c.DockerHost: f.DockerHost, &c.StateDir: f.StateDir,
 		&c.RedisURL: f.RedisURL, &c.APIAddr: f.APIAddr, &c.APISocket: f.APISocket,
 		&c.TokenFile: f.TokenFile, &c.LogLevel: f.LogLevel,
 	} {
@@ -137,14 +143,15 @@ func (c *config) applyFile(path string, mustExist bool) error {
 
 func (c *config) applyEnv(getenv func(string) string) error {
 	str := map[string]*string{
-		"ORCHESTRATOR_PROJECT_NAME": &c.ProjectName,
-		"ORCHESTRATOR_DOCKER_HOST":  &c.DockerHost,
-		"ORCHESTRATOR_STATE_DIR":    &c.StateDir,
-		"ORCHESTRATOR_REDIS_URL":    &c.RedisURL,
-		"ORCHESTRATOR_API_ADDR":     &c.APIAddr,
-		"ORCHESTRATOR_API_SOCKET":   &c.APISocket,
-		"ORCHESTRATOR_TOKEN_FILE":   &c.TokenFile,
-		"ORCHESTRATOR_LOG_LEVEL":    &c.LogLevel,
+		"ORCHESTRATOR_PROJECT_NAME":      &c.ProjectName,
+		"ORCHESTRATOR_PROJECT_DIRECTORY": &c.ProjectDirectory,
+		"ORCHESTRATOR_DOCKER_HOST":       &c.DockerHost,
+		"ORCHESTRATOR_STATE_DIR":         &c.StateDir,
+		"ORCHESTRATOR_REDIS_URL":         &c.RedisURL,
+		"ORCHESTRATOR_API_ADDR":          &c.APIAddr,
+		"ORCHESTRATOR_API_SOCKET":        &c.APISocket,
+		"ORCHESTRATOR_TOKEN_FILE":        &c.TokenFile,
+		"ORCHESTRATOR_LOG_LEVEL":         &c.LogLevel,
 	}
 	for k, dst := range str {
 		if v, ok := lookup(getenv, k); ok {
@@ -220,4 +227,51 @@ func parseSeconds(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q: want seconds (30) or a duration (30s)", v)
 	}
 	return d, nil
+}
+
+// configLine matches one of the YAML library's construct errors:
+// "line 3: field compose_file not found in type main.fileConfig".
+var configLine = regexp.MustCompile(`line (\d+): (?:field (\S+) not found in type \S+|cannot construct !!(\w+) into (\w+)|(.*))`)
+
+// configFileError names the file and line, and the key meant, without
+// the Go type names the YAML library puts in its messages.
+func configFileError(path string, err error) error {
+	var keys []string
+	t := reflect.TypeOf(fileConfig{})
+	for i := range t.NumField() {
+		keys = append(keys, t.Field(i).Tag.Get("yaml"))
+	}
+	var msgs []string
+	for _, m := range configLine.FindAllStringSubmatch(err.Error(), -1) {
+		switch {
+		case m[2] != "":
+			msg := fmt.Sprintf("%s:%s: unknown setting %q", path, m[1], m[2])
+			if s := compose.Suggest(m[2], keys); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			msgs = append(msgs, msg)
+		case m[3] != "":
+			msgs = append(msgs, fmt.Sprintf("%s:%s: want a %s here, got a %s", path, m[1], yamlKind(m[4]), yamlKind(m[3])))
+		default:
+			msgs = append(msgs, fmt.Sprintf("%s:%s: %s", path, m[1], m[5]))
+		}
+	}
+	if len(msgs) == 0 {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return errors.New(strings.Join(msgs, "\n"))
+}
+
+func yamlKind(k string) string {
+	switch k {
+	case "seq":
+		return "list"
+	case "map":
+		return "mapping"
+	case "str":
+		return "string"
+	case "int", "float", "bool", "string":
+		return k
+	}
+	return "value"
 }

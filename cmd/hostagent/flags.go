@@ -56,14 +56,21 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 // stackFlags are the compose flags shared by plan, validate, run and down.
 type stackFlags struct {
 	files, profiles, envFiles listFlag
-	project                   string
+	project, projectDir       string
 }
 
 func (s *stackFlags) register(fs *flag.FlagSet) {
 	fs.Var(&s.files, "f", "compose `FILE` (repeatable; later files override earlier ones)")
-	fs.Var(&s.files, "file", "same as -f")
+	s.registerLong(fs)
+}
+
+// registerLong leaves -f free for the command (logs -f follows, as in
+// compose); the file is then given with --file.
+func (s *stackFlags) registerLong(fs *flag.FlagSet) {
+	fs.Var(&s.files, "file", "compose `FILE` (repeatable; later files override earlier ones)")
 	fs.StringVar(&s.project, "p", "", "project `NAME` (default: the file's name: key, else its directory)")
 	fs.StringVar(&s.project, "project-name", "", "same as -p")
+	fs.StringVar(&s.projectDir, "project-directory", "", "`DIR` where relative paths, .env and the default project name resolve (default: the first file's directory)")
 	fs.Var(&s.profiles, "profile", "enable a compose `PROFILE` (repeatable; default COMPOSE_PROFILES)")
 	fs.Var(&s.envFiles, "env-file", "read variables from `FILE` instead of .env beside the compose file (repeatable)")
 }
@@ -75,6 +82,9 @@ func (s *stackFlags) apply(c *config) {
 	}
 	if s.project != "" {
 		c.ProjectName = s.project
+	}
+	if s.projectDir != "" {
+		c.ProjectDirectory = s.projectDir
 	}
 	if len(s.profiles) > 0 {
 		c.Profiles = s.profiles

@@ -67,6 +67,8 @@ func newLiveAgent(t *testing.T, compose string) *liveAgent {
 		fmt.Sprintf("ORCHESTRATOR_API_ADDR=127.0.0.1:%d", port),
 		"ORCHESTRATOR_API_SOCKET="+filepath.Join(dir, "api.sock"),
 		"ORCHESTRATOR_TOKEN_FILE="+token,
+		// Not the machine's /etc/hostagent/hostagent.env.
+		"HOSTAGENT_ENV_FILE="+filepath.Join(dir, "hostagent.env"),
 	)}
 	t.Cleanup(func() {
 		a.stop(syscall.SIGTERM)

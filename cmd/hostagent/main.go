@@ -34,6 +34,11 @@ var commands = map[string]command{
 	"version":  {"print the version", cmdVersion},
 }
 
+// exitConfig is the exit status for a configuration the agent cannot use
+// (unreadable settings, a compose file that does not load): systemd's
+// RestartPreventExitStatus= keeps such a start from looping.
+const exitConfig = 78 // EX_CONFIG
+
 // exitError carries a specific exit code (1 is the default for errors).
 type exitError struct {
 	code int
@@ -47,6 +52,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &environment{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	if err := applyServiceEnv(); err != nil {
+		fmt.Fprintf(os.Stderr, "hostagent: %v\n", err)
+		os.Exit(exitConfig)
+	}
 	os.Exit(dispatch(ctx, env, os.Args[1:]))
 }
 

@@ -142,3 +142,25 @@ func TestConfigPrecedence(t *testing.T) {
 		t.Error("an explicitly named missing config file must be an error")
 	}
 }
+
+func TestConfigFileErrorsNameTheLineAndTheKey(t *testing.T) {
+	dir := t.TempDir()
+	for content, want := range map[string]string{
+		"log_level: info\ncompose_file: /x\n": `config.yaml:2: unknown setting "compose_file" (did you mean "compose_files"?)`,
+		"health_check_interval: [1]\n":        `config.yaml:1: want a string here, got a list`,
+	} {
+		path := filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadConfig(func(k string) string {
+			if k == "ORCHESTRATOR_CONFIG" {
+				return path
+			}
+			return ""
+		})
+		if err == nil || !strings.HasSuffix(err.Error(), want) || strings.Contains(err.Error(), "main.") {
+			t.Errorf("config %q: error %v, want one ending in %q", content, err, want)
+		}
+	}
+}

@@ -93,11 +93,12 @@ func loadPlan(ctx context.Context, env *environment, sf *stackFlags) (*compose.S
 
 func composeOptions(cfg config) compose.Options {
 	return compose.Options{
-		Files:       cfg.ComposeFiles,
-		ProjectName: cfg.ProjectName,
-		EnvFiles:    cfg.EnvFiles,
-		Profiles:    cfg.Profiles,
-		Env:         os.Environ(),
-		Defaults:    compose.HealthDefaults{Interval: cfg.HealthCheckInterval, Timeout: cfg.HealthCheckTimeout},
+		Files:            cfg.ComposeFiles,
+		ProjectName:      cfg.ProjectName,
+		ProjectDirectory: cfg.ProjectDirectory,
+		EnvFiles:         cfg.EnvFiles,
+		Profiles:         cfg.Profiles,
+		Env:              os.Environ(),
+		Defaults:         compose.HealthDefaults{Interval: cfg.HealthCheckInterval, Timeout: cfg.HealthCheckTimeout},
 	}
 }

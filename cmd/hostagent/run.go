@@ -42,7 +42,7 @@ left running.`, env)
 	}
 	cfg, err := loadConfig(env.getenv)
 	if err != nil {
-		return err
+		return &exitError{code: exitConfig, err: err}
 	}
 	sf.apply(&cfg)
 	log := logging.New(cfg.LogLevel, env.stderr)
@@ -57,7 +57,9 @@ left running.`, env)
 	}
 	stack, plan, err := loadStack(ctx, cfg)
 	if err != nil {
-		return err
+		// Restarting cannot fix the file: a distinct status that the unit's
+		// RestartPreventExitStatus= does not retry.
+		return &exitError{code: exitConfig, err: err}
 	}
 	for _, w := range plan.Warnings {
 		log.Warn(w)
@@ -107,15 +109,16 @@ func loadStack(ctx context.Context, cfg config) (*compose.Stack, *compose.Plan, 
 
 // daemon is the running service: the supervisor and what it is wired to.
 type daemon struct {
-	log    *slog.Logger
-	notify *sdnotify.Notifier
-	engine *engine.Client
-	store  state.Store
-	gpu    *gpu.Monitor
-	gate   *gpu.Gate
-	sup    *supervisor.Supervisor
-	api    *api.Server
-	clock  clock.Clock
+	log     *slog.Logger
+	notify  *sdnotify.Notifier
+	engine  *engine.Client
+	store   state.Store
+	gpu     *gpu.Monitor
+	gate    *gpu.Gate
+	sup     *supervisor.Supervisor
+	api     *api.Server
+	metrics *api.Metrics
+	clock   clock.Clock
 
 	lastPing time.Time
 }
@@ -142,6 +145,8 @@ func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compo
 		}
 	}
 	metrics := api.NewMetrics()
+	metrics.SetVersion(version)
+	a.metrics = metrics
 	a.sup = supervisor.New(stack, plan, supervisor.Config{OnTick: a.onTick, StableWindow: cfg.StableWindow}, supervisor.Deps{
 		Engine:  bridge.Engine{C: a.engine},
 		Probes:  bridge.Probers(a.engine, cfg.HealthCheckTimeout, a.clock),
@@ -152,7 +157,7 @@ func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compo
 		Logger:  log,
 		Metrics: metrics,
 	})
-	opts := api.Options{Addr: cfg.APIAddr, Socket: cfg.APISocket, Metrics: metrics, Clock: a.clock}
+	opts := api.Options{Addr: cfg.APIAddr, Socket: cfg.APISocket, Metrics: metrics, Clock: a.clock, EngineUp: a.engine.Connected}
 	if a.gpu != nil {
 		opts.GPU, opts.GPUGate = a.gpu, a.gate
 	}
@@ -228,11 +233,15 @@ func (a *daemon) reload(ctx context.Context, cfg config) {
 	stack, plan, err := loadStack(ctx, cfg)
 	if err != nil {
 		a.log.Error("reload failed; keeping the running configuration", "error", err)
+		a.metrics.Reloaded(false, a.clock.Now())
 		return
 	}
 	if err := a.sup.Reload(ctx, stack, plan); err != nil {
 		a.log.Error("reload failed", "error", err)
+		a.metrics.Reloaded(false, a.clock.Now())
+		return
 	}
+	a.metrics.Reloaded(true, a.clock.Now())
 }
 
 func cmdDown(ctx context.Context, env *environment, args []string) error {

@@ -38,6 +38,9 @@ x-idle: &idle
 services:
   db:
     <<: *idle
+    volumes:
+      # Missing: the agent creates it under the unit's hardening, as compose would.
+      - @BINDS@/db/data:/data
     healthcheck:
       test: ["CMD", "true"]
       interval: 1s
@@ -80,6 +83,14 @@ func TestInstalledService(t *testing.T) {
 		t.Fatalf("debootstrap the Debian 12 rootfs: %v", err)
 	}
 	tarball := lastLine(out)
+	// Bind sources live at the same path on the host and in the box, as
+	// they would on one machine: the agent creates them, Podman mounts them.
+	binds := filepath.Join(dir, "binds")
+	_ = os.RemoveAll(binds)
+	if err := os.MkdirAll(binds, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stackFile := strings.ReplaceAll(composeFile, "@BINDS@", binds)
 	out, err = run(ctx, p.env, filepath.Join(root, "scripts", "e2e-images.sh"), tarball)
 	if err != nil {
 		t.Fatalf("import the e2e images: %v", err)
@@ -117,7 +128,7 @@ func TestInstalledService(t *testing.T) {
 		// it systemd silently drops ProtectSystem= and friends.
 		if _, err := p.run(ctx, "run", "-d", "--name", boxName, "--hostname", "e2e",
 			"--systemd=always", "--cap-add", "SYS_ADMIN",
-			"-v", p.socket+":/run/podman/podman.sock", image, "/sbin/init"); err != nil {
+			"-v", p.socket+":/run/podman/podman.sock", "-v", binds+":"+binds, image, "/sbin/init"); err != nil {
 			t.Fatalf("podman run --systemd=always: %v", err)
 		}
 		f.box = b
@@ -141,13 +152,26 @@ func TestInstalledService(t *testing.T) {
 		}
 	})
 
-	f.step("dpkg -i installs without enabling or starting", []string{"boot Debian 12 with systemd"}, func(t *testing.T) {
+	f.step("apt install installs without enabling or starting", []string{"boot Debian 12 with systemd"}, func(t *testing.T) {
 		if err := b.copyIn(ctx, deb, "/tmp/hostagent.deb"); err != nil {
 			t.Fatal(err)
 		}
-		out, err := b.exec(ctx, "dpkg", "-i", "/tmp/hostagent.deb")
+		// apt resolves the Depends (podman, iptables, ...) on a minimal
+		// rootfs from Debian's mirror, as a user's apt would; nothing is
+		// added by hand.
+		out, err := b.sh(ctx, "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -q --no-install-recommends /tmp/hostagent.deb </dev/null 2>&1")
 		if err != nil {
-			t.Fatalf("dpkg -i: %v", err)
+			t.Fatalf("apt-get install ./hostagent.deb: %v\n%s", err, out)
+		}
+		for _, dep := range []string{"podman", "iptables"} {
+			if _, err := b.exec(ctx, "dpkg-query", "-W", dep); err != nil {
+				t.Errorf("apt did not install the dependency %s", dep)
+			}
+		}
+		for path, mode := range map[string]string{"/etc/hostagent/hostagent.env": "600", "/etc/hostagent/config.yaml": "640"} {
+			if got, _ := b.exec(ctx, "stat", "-c", "%a", path); strings.TrimSpace(got) != mode {
+				t.Errorf("%s has mode %s, want %s (it holds the stack's variables)", path, strings.TrimSpace(got), mode)
+			}
 		}
 		if !strings.Contains(out, "not enabled or started") {
 			t.Errorf("postinstall printed no enable hint:\n%s", out)
@@ -176,8 +200,8 @@ func TestInstalledService(t *testing.T) {
 		}
 	})
 
-	f.step("systemctl start reaches READY", []string{"dpkg -i installs without enabling or starting"}, func(t *testing.T) {
-		b.writeFile(ctx, t, "/etc/hostagent/docker-compose.yml", composeFile)
+	f.step("systemctl start reaches READY", []string{"apt install installs without enabling or starting"}, func(t *testing.T) {
+		b.writeFile(ctx, t, "/etc/hostagent/docker-compose.yml", stackFile)
 		// A stand-in GPU node: the unit must not hide /dev (PrivateDevices).
 		if _, err := b.exec(ctx, "mknod", "-m", "0666", "/dev/nvidia-e2e", "c", "1", "3"); err != nil {
 			t.Fatal(err)
@@ -225,6 +249,7 @@ func TestInstalledService(t *testing.T) {
 			{"/run/hostagent is writable", "touch /run/hostagent/.e2e && rm /run/hostagent/.e2e", true},
 			{"/etc is read-only", "touch /etc/hostagent/.e2e", false},
 			{"/usr is read-only", "touch /usr/bin/.e2e", false},
+			{"bind sources outside /etc and /usr are creatable", "mkdir -p " + binds + "/.e2e && rmdir " + binds + "/.e2e", true},
 		}
 		for _, c := range checks {
 			if err := in(c.script); (err == nil) != c.wantOK {
@@ -280,6 +305,16 @@ func TestInstalledService(t *testing.T) {
 		if err != nil {
 			t.Fatalf("want containers labelled com.docker.compose.project=%s and com.docker.compose.service=db|app|web running on the host's Podman: %v", project, err)
 		}
+		if !placeholder {
+			// The missing bind source was created by the agent under the
+			// unit (ProtectSystem=, UMask=0027), 0755 as compose makes it.
+			fi, err := os.Stat(filepath.Join(binds, "db", "data"))
+			if err != nil {
+				t.Errorf("bind source %s/db/data: %v; want a directory created by the agent", binds, err)
+			} else if fi.Mode().Perm() != 0o755 {
+				t.Errorf("bind source %s/db/data has mode %v, want 0755 as compose makes it", binds, fi.Mode().Perm())
+			}
+		}
 		for i := 1; i < len(stackNames); i++ {
 			a, c := got[stackNames[i-1]], got[stackNames[i]]
 			if !c.State.StartedAt.After(a.State.StartedAt) {
@@ -311,7 +346,7 @@ func TestInstalledService(t *testing.T) {
 	f.step("systemctl reload picks up an added service", []string{startStep}, func(t *testing.T) {
 		pid := mainPID(ctx, t, b)
 		before, _ := p.project(ctx, project)
-		b.writeFile(ctx, t, "/etc/hostagent/docker-compose.yml", composeFile+extraService)
+		b.writeFile(ctx, t, "/etc/hostagent/docker-compose.yml", stackFile+extraService)
 		if _, err := b.exec(ctx, "timeout", "60", "systemctl", "reload", "hostagent"); err != nil {
 			t.Fatalf("systemctl reload hostagent: %v", err)
 		}
@@ -351,6 +386,37 @@ func TestInstalledService(t *testing.T) {
 	if !placeholder {
 		stackNames = append(stackNames, "extra")
 	}
+
+	f.step("systemctl reload of a broken file fails and keeps the stack", []string{"systemctl reload picks up an added service"}, func(t *testing.T) {
+		product(t)
+		pid := mainPID(ctx, t, b)
+		before, _ := p.project(ctx, project)
+		b.writeFile(ctx, t, "/etc/hostagent/docker-compose.yml", stackFile+extraService+"  broken: [\n")
+		out, err := b.sh(ctx, "timeout 60 systemctl reload hostagent 2>&1; echo rc=$?")
+		if strings.Contains(out, "rc=0") || err != nil {
+			t.Errorf("systemctl reload with a broken compose file: %v %q, want it to fail (ExecReload validates first)", err, out)
+		}
+		b.writeFile(ctx, t, "/etc/hostagent/docker-compose.yml", stackFile+extraService)
+		if got := mainPID(ctx, t, b); got != pid {
+			t.Errorf("MainPID %s -> %s: a failed reload must leave the agent running", pid, got)
+		}
+		after, err := p.project(ctx, project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := allRunning(after, stackNames); err != nil {
+			t.Errorf("after a failed reload: %v", err)
+		}
+		for _, svc := range stackNames {
+			if after[svc].ID != before[svc].ID {
+				t.Errorf("a failed reload recreated %s", svc)
+			}
+		}
+		journal, _ := b.exec(ctx, "journalctl", "-u", "hostagent", "--no-pager", "-o", "cat", "-n", "50")
+		if !strings.Contains(journal, "docker-compose.yml") {
+			t.Errorf("the journal does not name the broken file:\n%s", journal)
+		}
+	})
 
 	f.step("systemctl stop leaves the stack running", []string{startStep}, func(t *testing.T) {
 		before, err := p.project(ctx, project)
@@ -425,7 +491,7 @@ func TestInstalledService(t *testing.T) {
 		}
 	})
 
-	f.step("remove stops the agent, purge clears its files", []string{"dpkg -i installs without enabling or starting"}, func(t *testing.T) {
+	f.step("remove stops the agent, purge clears its files", []string{"apt install installs without enabling or starting"}, func(t *testing.T) {
 		before, _ := p.project(ctx, project)
 		if out, err := b.exec(ctx, "dpkg", "-r", "hostagent"); err != nil {
 			t.Fatalf("dpkg -r: %v\n%s", err, out)

@@ -20,6 +20,11 @@ if [ ! -e "$token" ]; then
   chmod 0600 "$token"
 fi
 
+# The env file holds the stack's variables (passwords, a Redis URL): root
+# only, also when an upgrade keeps an older, looser file.
+[ -f /etc/hostagent/hostagent.env ] && chmod go-rwx /etc/hostagent/hostagent.env
+[ -f /etc/hostagent/config.yaml ] && chmod o-rwx /etc/hostagent/config.yaml
+
 if [ -d /run/systemd/system ]; then
   systemctl daemon-reload || true
   if [ "$upgrade" = 1 ]; then
@@ -31,8 +36,10 @@ fi
 if [ "$upgrade" = 0 ]; then
   cat <<'HINT'
 hostagent installed; it is not enabled or started.
-  1. put the stack at /etc/hostagent/docker-compose.yml (or set
-     ORCHESTRATOR_COMPOSE_FILE in /etc/hostagent/hostagent.env)
+  1. point the agent at the stack's compose file where it lives, in
+     /etc/hostagent/hostagent.env:
+       ORCHESTRATOR_COMPOSE_FILE=/srv/mystack/docker-compose.prod.yml
+     (relative paths, .env and the project name resolve beside it)
   2. make sure the Podman API socket runs: systemctl enable --now podman.socket
   3. systemctl enable --now hostagent
 The API token is in /etc/hostagent/token.

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +40,15 @@ func main() {
 		fmt.Printf("hostagent %s (e2e placeholder)\n", version)
 	case "run":
 		os.Exit(run())
+	case "reload":
+		// ExecReload: reload --pid $MAINPID.
+		if len(os.Args) == 4 && os.Args[2] == "--pid" {
+			if pid, err := strconv.Atoi(os.Args[3]); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGHUP)
+				return
+			}
+		}
+		os.Exit(2)
 	default:
 		fmt.Fprintf(os.Stderr, "placeholder: %s is not implemented\n", cmd)
 		os.Exit(2)
