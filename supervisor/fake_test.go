@@ -27,6 +27,7 @@ type fakeEngine struct {
 	exitCode  map[string]int           // exits with this code right after every start
 	block     map[string]chan struct{} // Start waits on it
 	createErr map[string]error
+	recreates []string // services, in order
 }
 
 type startRecord struct {

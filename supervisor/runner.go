@@ -39,6 +39,9 @@ type runner struct {
 	nextRestart time.Time
 	disabledWhy string
 	vram        uint64
+	// outdated: why the container no longer matches the file ("" when it
+	// does); the next start or restart recreates it.
+	outdated string
 
 	cancel       context.CancelFunc
 	ctx          context.Context // the runner's own, for watches it starts
@@ -74,6 +77,7 @@ const (
 	cmdDisable
 	cmdQuiesce
 	cmdUpdate
+	cmdRecreate
 )
 
 type command struct {
@@ -81,10 +85,10 @@ type command struct {
 	reset  bool   // restart: reset the failure count
 	reason string // restart: why (manual, dependency)
 	manual bool
-	// update: the service's new definition after a reload.
-	svc      *compose.PlannedService
-	recreate bool
-	reply    chan error
+	// update: the service's new definition after a reload; reason (update,
+	// recreate) says why its container is outdated, "" when current.
+	svc   *compose.PlannedService
+	reply chan error
 }
 
 type probeOutcome struct {
@@ -158,7 +162,7 @@ func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, e
 // the job runs again as compose up would run it.
 func (r *runner) adoptCompleted(stackUp bool, hash string) {
 	c := r.ctr
-	if !stackUp || !r.enabled || c.ID == "" || c.Running || c.FinishedAt.IsZero() || !r.pol.Completes(c.ExitCode) {
+	if !stackUp || !r.enabled || r.outdated != "" || c.ID == "" || c.Running || c.FinishedAt.IsZero() || !r.pol.Completes(c.ExitCode) {
 		return
 	}
 	if c.ConfigHash != "" && c.ConfigHash != hash {

@@ -42,6 +42,10 @@ func (r *runner) checkLaunch(ctx context.Context) {
 
 // begin runs a start or restart in the background; one at a time.
 func (r *runner) begin(ctx context.Context, kind actionKind, manual bool) {
+	if r.outdated != "" && r.ctr.ID != "" {
+		// Whatever starts it next starts the current definition.
+		kind = actRecreate
+	}
 	r.acting = true
 	r.probing = false
 	r.waitingFor = nil
@@ -129,6 +133,8 @@ func (r *runner) handleAction(ctx context.Context, a actionResult) {
 	msg := MsgStarted
 	if a.kind == actRecreate {
 		msg = MsgRecreated
+		r.outdated = ""
+		r.cascadeDue = true // restart: true dependents follow, once it is healthy
 	}
 	if a.kind == actRestart {
 		r.restarts++

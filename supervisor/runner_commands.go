@@ -18,14 +18,14 @@ func (r *runner) handleCommand(ctx context.Context, c command) error {
 		_, plan := r.s.current()
 		r.pol = policyFor(plan, c.svc)
 		r.probe = r.s.probes(c.svc.Service)
+		r.outdated = c.reason
 		r.publish("")
-		if c.recreate && r.launched && !r.acting {
-			r.log.Info("configuration changed; recreating the container")
-			r.begin(ctx, actRecreate, false)
-		} else if !r.launched {
+		if !r.launched {
 			r.checkLaunch(ctx)
 		}
 		return nil
+	case cmdRecreate:
+		return r.recreateNow(ctx, c.reason)
 	case cmdDisable:
 		r.enabled = false
 		r.st = Disabled

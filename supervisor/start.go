@@ -38,11 +38,13 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 		}
 	}
 	if kind == actRecreate && ctr.ID != "" {
-		if err := s.engine.Remove(cctx, ctr.ID); err != nil {
-			res.err = fmt.Errorf("removing the outdated container of %s: %w", svc.Name, err)
+		created, err := s.engine.Recreate(cctx, stack, svc.Service, ctr.ID, s.cfg.StopTimeout)
+		if err != nil {
+			res.err = fmt.Errorf("recreating the outdated container of %s: %w", svc.Name, err)
 			return res
 		}
-		ctr = Container{}
+		r.s.bindContainer(r, "", created.ID)
+		res.ctr, ctr = created, created
 	}
 	if ctr.ID != "" {
 		err = s.engine.Start(cctx, ctr.ID)

@@ -39,6 +39,11 @@ type Config struct {
 	// OnTick is called from the supervision loop about once a second
 	// (systemd watchdog pings).
 	OnTick func(Progress)
+	// KeepOutdated leaves containers that no longer match the file (config
+	// hash or image ID) as they are at agent start, only logged; by
+	// default they are recreated, one at a time in phase order. A reload
+	// recreates them either way.
+	KeepOutdated bool
 }
 
 func (c Config) withDefaults() Config {
@@ -114,6 +119,8 @@ type Supervisor struct {
 	runCtx     context.Context
 	cancelRuns context.CancelFunc
 	wg         sync.WaitGroup
+	// stopRollout ends the rollout in progress (a reload starts another).
+	stopRollout context.CancelFunc
 }
 
 // depView is what dependents need to know of a service.
@@ -202,6 +209,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			rec = &r
 		}
 		r := newRunner(s, s.plan, ps, c, rec)
+		if !s.cfg.KeepOutdated {
+			r.outdated = s.outdatedWhy(s.stack, ps, existing)
+		}
 		r.adoptCompleted(stackUp, s.engine.ConfigHash(s.stack, ps.Service))
 		s.runners[ps.Name] = r
 		if r.ctr.ID != "" {
@@ -221,6 +231,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	for _, name := range s.order {
 		s.startRunner(s.runners[name])
 	}
+	s.rollOutAtStart(existing)
 
 	ticker := s.clock.NewTimer(time.Second)
 	defer ticker.Stop()
