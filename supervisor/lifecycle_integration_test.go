@@ -3,6 +3,7 @@
 package supervisor_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -183,4 +184,105 @@ services:
 		t.Fatal(err)
 	}
 	waitReal(t, sup, "web running after a manual restart", 30*time.Second, func() bool { return statusOf(sup, "web").Status == Running })
+}
+
+// rebuild makes tag name a new image (another ID) that runs like testsvc.
+func rebuild(t *testing.T, pm *podmantest.Service, tag, version string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Containerfile"), []byte("FROM "+podmantest.TestsvcImage+"\nLABEL version="+version+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := pm.Podman(t.Context(), "build", "--pull=never", "-q", "-t", tag, dir); err != nil {
+		t.Fatalf("podman build: %v %s", err, out)
+	}
+}
+
+func TestRealImageRebuiltUnderTheSameTagIsRolledOut(t *testing.T) {
+	pm := podmantest.Shared(t)
+	tag := fmt.Sprintf("localhost/hasup-rollout%d:latest", os.Getpid())
+	rebuild(t, pm, tag, "1")
+	t.Cleanup(func() { _, _ = pm.Podman(context.Background(), "rmi", "-f", tag) })
+	rig := newRealRig(t, fmt.Sprintf(`
+x-svc: &svc
+  image: %s
+  environment: {HEALTHY_AFTER: 500ms}
+  healthcheck: {test: ['CMD-SHELL', 'test -f /tmp/healthy'], interval: 1s, timeout: 2s, retries: 2}
+services:
+  db:
+    <<: *svc
+    volumes: ["data:/named", "/anon"]
+  api:
+    <<: *svc
+    depends_on: {db: {condition: service_healthy}}
+volumes: {data: {}}
+`, tag))
+	storeDir := t.TempDir()
+	store := fileStore(t, storeDir, rig.project)
+	sup, stop := rig.run(store)
+	waitReal(t, sup, "stack running", 60*time.Second, func() bool {
+		return statusOf(sup, "db").Status == Running && statusOf(sup, "api").Status == Running
+	})
+	before := containerIDs(t, rig)
+	if out, err := rig.pm.Podman(t.Context(), "exec", before["db"], "sh", "-c", "echo kept > /named/x && echo kept > /anon/x"); err != nil {
+		t.Fatalf("write volumes: %v %s", err, out)
+	}
+
+	// The image is rebuilt under the same tag; a reload rolls it out.
+	rebuild(t, pm, tag, "2")
+	st, plan := rig.stack, rig.plan
+	if err := sup.Reload(t.Context(), st, plan); err != nil {
+		t.Fatal(err)
+	}
+	waitReal(t, sup, "both recreated and running", 90*time.Second, func() bool {
+		ids := containerIDs(t, rig)
+		return ids["db"] != before["db"] && ids["api"] != before["api"] &&
+			statusOf(sup, "db").Status == Running && statusOf(sup, "api").Status == Running
+	})
+	checkRolledOut(t, rig, sup)
+
+	// Rebuilt again while the agent is down: recreated at its start.
+	stop()
+	_ = store.Close()
+	mid := containerIDs(t, rig)
+	rebuild(t, pm, tag, "3")
+	store2 := fileStore(t, storeDir, rig.project)
+	defer store2.Close()
+	sup2, _ := rig.run(store2)
+	waitReal(t, sup2, "recreated at agent start", 90*time.Second, func() bool {
+		ids := containerIDs(t, rig)
+		return ids["db"] != mid["db"] && ids["api"] != mid["api"] &&
+			statusOf(sup2, "db").Status == Running && statusOf(sup2, "api").Status == Running
+	})
+	checkRolledOut(t, rig, sup2)
+}
+
+// checkRolledOut: db was recreated and healthy before api was started, the
+// volumes kept their data, and recreating counted as no restart.
+func checkRolledOut(t *testing.T, rig *realRig, sup *Supervisor) {
+	t.Helper()
+	ids := containerIDs(t, rig)
+	for _, f := range []string{"/named/x", "/anon/x"} {
+		if out, err := rig.pm.Podman(t.Context(), "exec", ids["db"], "cat", f); err != nil || strings.TrimSpace(out) != "kept" {
+			t.Errorf("%s after the rollout = %q (%v), want kept", f, out, err)
+		}
+	}
+	evs := sup.Events(0)
+	var dbHealthy, apiRecreated uint64
+	for _, e := range evs {
+		if e.Data.Name == "db" && (e.Message == MsgHealthy || e.Message == MsgRecovered) && e.Seq > 0 {
+			dbHealthy = e.Seq
+		}
+		if e.Data.Name == "api" && e.Message == MsgRecreated && apiRecreated == 0 {
+			apiRecreated = e.Seq
+		}
+	}
+	if apiRecreated == 0 || dbHealthy == 0 || apiRecreated < dbHealthy {
+		t.Errorf("api recreated at event %d, db healthy at %d: want api after db (phase order)", apiRecreated, dbHealthy)
+	}
+	for _, s := range []string{"db", "api"} {
+		if st := statusOf(sup, s); st.RestartCount != 0 || st.FailureCount != 0 {
+			t.Errorf("%s: recreating counted as restart %d / failure %d", s, st.RestartCount, st.FailureCount)
+		}
+	}
 }
