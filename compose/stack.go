@@ -17,6 +17,7 @@ func newStack(p *types.Project, opts Options) (*Stack, error) {
 		Files:      append([]string(nil), opts.Files...),
 		Project:    p,
 	}
+	st.EnvFiles = envFiles(p.WorkingDir, opts.EnvFiles)
 	for _, name := range p.ServiceNames() {
 		svc, err := newService(p, p.Services[name], opts.Defaults)
 		if err != nil {

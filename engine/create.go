@@ -45,7 +45,7 @@ func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) 
 			return "", fmt.Errorf("create %s: %w", service, err)
 		}
 	}
-	keepAnonymousVolumes(ctx, &sp)
+	c.finishSpec(ctx, &sp)
 	if err := c.prepareBinds(sp.bindDirs); err != nil {
 		return "", fmt.Errorf("create %s: %w", service, err)
 	}

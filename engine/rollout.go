@@ -135,6 +135,26 @@ func withKeptVolumes(ctx context.Context, kept map[string]string) context.Contex
 	return context.WithValue(ctx, keptVolumesKey{}, kept)
 }
 
+// finishSpec adds to a spec what only the engine knows: the volumes a
+// recreate keeps, and the ID of the image (compose's com.docker.compose.image).
+func (c *Client) finishSpec(ctx context.Context, sp *spec) {
+	keepAnonymousVolumes(ctx, sp)
+	if id, err := c.ImageID(ctx, sp.config.Image); err == nil && id != "" {
+		sp.config.Labels[LabelImage] = "sha256:" + id
+	}
+}
+
+// dependsOnLabel is compose's com.docker.compose.depends_on:
+// "service:condition:restart" for each dependency, comma-separated.
+func dependsOnLabel(svc compose.Service) string {
+	deps := make([]string, 0, len(svc.DependsOn))
+	for _, d := range svc.DependsOn {
+		deps = append(deps, fmt.Sprintf("%s:%s:%t", d.Service, d.Condition, d.Restart))
+	}
+	slices.Sort(deps)
+	return strings.Join(deps, ",")
+}
+
 // keepAnonymousVolumes mounts the volumes a recreate carries over where
 // the spec would have the engine make fresh anonymous ones.
 func keepAnonymousVolumes(ctx context.Context, sp *spec) {

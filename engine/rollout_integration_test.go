@@ -87,6 +87,9 @@ volumes: {data: {}}
 	if normalizeImageID(n.ImageID) != want {
 		t.Errorf("new container's image %s, want %s", n.ImageID, want)
 	}
+	if got := n.Labels[LabelImage]; got != "sha256:"+want {
+		t.Errorf("label %s = %q, want sha256:%s (the image it runs, as compose writes it)", LabelImage, got, want)
+	}
 	d, err = c.Discover(ctx, st)
 	if err != nil {
 		t.Fatal(err)

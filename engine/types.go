@@ -122,6 +122,9 @@ const (
 	LabelConfigHash  = "com.docker.compose.config-hash"
 	LabelWorkingDir  = "com.docker.compose.project.working_dir"
 	LabelConfigFiles = "com.docker.compose.project.config_files"
+	LabelEnvFiles    = "com.docker.compose.project.environment_file"
+	LabelDependsOn   = "com.docker.compose.depends_on"
+	LabelImage       = "com.docker.compose.image"
 	LabelNetwork     = "com.docker.compose.network"
 	LabelVolume      = "com.docker.compose.volume"
 	// LabelManaged marks containers the agent created (value "true").
