@@ -257,3 +257,73 @@ func TestAgentRestartDoesNotRerunACompletedJob(t *testing.T) {
 		})
 	}
 }
+
+func TestAgentRestartKeepsAHeldServiceDown(t *testing.T) {
+	const yaml = `
+services:
+  db: {image: postgres, healthcheck: {test: 'true', interval: 1s}}
+  web: {image: x, restart: "no", healthcheck: {test: 'true', interval: 1s}}
+`
+	cases := []struct {
+		name      string
+		stackDown bool
+		wantStart int
+		want      Status
+	}{
+		{"stack up: web stays down", false, 1, Stopped},
+		{"stack down: a new bring-up starts web", true, 2, Running},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, yaml, Config{})
+			h.start()
+			h.until("all running", time.Minute, h.allRunning)
+			h.engine.kill("web")
+			h.until("web held", time.Minute, h.is("web", Stopped))
+			h.stop()
+			if c.stackDown {
+				h.engine.kill("db")
+			}
+			settleReal()
+			h.build(Config{})
+			h.start()
+			h.until("db running", time.Minute, h.is("db", Running))
+			for range 30 {
+				h.clock.Advance(time.Second)
+				time.Sleep(time.Millisecond)
+			}
+			settleReal()
+			if n := len(h.engine.startsOf("web")); n != c.wantStart {
+				t.Errorf("web started %d times in all, want %d", n, c.wantStart)
+			}
+			if st := h.status("web"); st.Status != c.want {
+				t.Errorf("web = %s %q, want %s", st.Status, st.Detail, c.want)
+			}
+		})
+	}
+}
+
+func TestAgentRestartKeepsAFailedJobsDependentsBlocked(t *testing.T) {
+	h := newHarness(t, jobStack(`"no"`), Config{})
+	h.engine.exitCode["migrate"] = 3
+	h.start()
+	want := "migrate (failed with exit code 3)"
+	blocked := func() bool { return slices.Contains(h.status("app").WaitingFor, want) }
+	h.until("app blocked", time.Minute, blocked)
+	h.stop()
+	settleReal()
+	h.build(Config{})
+	h.start()
+	h.until("app blocked after the agent restart", time.Minute, blocked)
+	for range 30 {
+		h.clock.Advance(time.Second)
+		time.Sleep(time.Millisecond)
+	}
+	settleReal()
+	if n := len(h.engine.startsOf("migrate")); n != 1 {
+		t.Errorf("migrate started %d times in all, want once", n)
+	}
+	if m := h.status("migrate"); m.Status != Stopped || !strings.Contains(m.Detail, "code 3") {
+		t.Errorf("migrate = %s %q, want stopped with its exit code", m.Status, m.Detail)
+	}
+}

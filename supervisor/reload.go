@@ -64,7 +64,7 @@ func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compos
 		}
 		r := newRunner(s, plan, ps, c, rec)
 		r.outdated = s.outdatedWhy(st, ps, existing)
-		r.adoptCompleted(true, s.engine.ConfigHash(st, ps.Service))
+		r.adoptExited(true, s.engine.ConfigHash(st, ps.Service))
 		kept[ps.Name] = r
 		added = append(added, r)
 		if r.ctr.ID != "" {

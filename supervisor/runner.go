@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -155,21 +156,32 @@ func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, e
 	return r
 }
 
-// adoptCompleted takes a one-shot job's exited container as done when it
-// completed (exit 0) for the current definition while the rest of the
-// stack runs: an agent restart must not run a migration again. With the
-// whole stack down (a reboot, `hostagent down`) it is a new bring-up, and
-// the job runs again as compose up would run it.
-func (r *runner) adoptCompleted(stackUp bool, hash string) {
+// adoptExited keeps an exited container of a restart no/on-failure
+// service as it is when the agent restarts while the rest of the stack
+// runs: a job that completed (exit 0) for the current definition is done,
+// and one that failed, and that its policy no longer restarts, stays down
+// with the reason; an agent restart must not run a migration again. With
+// the whole stack down (a reboot, `hostagent down`) it is a new bring-up,
+// and the service starts again as compose up would start it.
+func (r *runner) adoptExited(stackUp bool, hash string) {
 	c := r.ctr
-	if !stackUp || !r.enabled || r.outdated != "" || c.ID == "" || c.Running || c.FinishedAt.IsZero() || !r.pol.Completes(c.ExitCode) {
+	if !stackUp || !r.enabled || r.outdated != "" || c.ID == "" || c.Running || c.FinishedAt.IsZero() || r.pol.Restart.RestartsEveryExit() {
 		return
 	}
 	if c.ConfigHash != "" && c.ConfigHash != hash {
 		return
 	}
+	if r.pol.Completes(c.ExitCode) {
+		r.launched = true
+		r.detail = DetailCompleted
+		return
+	}
+	d := r.pol.DecideFailure(max(r.failures, 1), false)
+	if d.Action != ActionHold {
+		return // failures left: bring-up starts it again
+	}
 	r.launched = true
-	r.detail = DetailCompleted
+	r.detail = fmt.Sprintf("exited with code %d; %s", c.ExitCode, d.Reason)
 }
 
 func (r *runner) run(ctx context.Context) {

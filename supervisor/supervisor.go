@@ -212,7 +212,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if !s.cfg.KeepOutdated {
 			r.outdated = s.outdatedWhy(s.stack, ps, existing)
 		}
-		r.adoptCompleted(stackUp, s.engine.ConfigHash(s.stack, ps.Service))
+		r.adoptExited(stackUp, s.engine.ConfigHash(s.stack, ps.Service))
 		s.runners[ps.Name] = r
 		if r.ctr.ID != "" {
 			s.byID[r.ctr.ID] = r
