@@ -85,6 +85,9 @@ func (s *Supervisor) awaitOutcome(ctx context.Context, events <-chan Event, name
 		}
 	}
 	timeout := s.clock.After(limit)
+	// Until the new container is up, what the old one does (a check that
+	// was already under way) says nothing about the new one.
+	recreated := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -97,9 +100,21 @@ func (s *Supervisor) awaitOutcome(ctx context.Context, events <-chan Event, name
 				continue
 			}
 			switch ev.Message {
-			case MsgHealthy, MsgRecovered, MsgCompleted:
-				return true
-			case MsgStartFailed, MsgRestartFailed, MsgContainerDied, MsgHealthCheckFail, MsgMaxFailures, MsgDisabled:
+			case MsgRecreated:
+				recreated = true
+			case MsgCompleted:
+				return true // a job done before its start returned
+			case MsgHealthy, MsgRecovered:
+				if recreated {
+					return true
+				}
+			case MsgStartFailed, MsgRestartFailed:
+				s.log.Warn("rollout: recreating the service failed; going on", "service", name, "detail", ev.Data.Detail)
+				return false
+			case MsgContainerDied, MsgHealthCheckFail, MsgMaxFailures, MsgDisabled:
+				if !recreated {
+					continue
+				}
 				s.log.Warn("rollout: recreated service failed; going on", "service", name, "event", ev.Message, "detail", ev.Data.Detail)
 				return false
 			}
@@ -119,6 +134,7 @@ func (r *runner) recreateNow(ctx context.Context, why string) error {
 		return errRecreateLater
 	}
 	r.log.Info("recreating the container", "why", r.outdated)
+	r.nextRestart = time.Time{} // the recreate is the restart a backoff waited for
 	r.begin(ctx, actRecreate, false)
 	return nil
 }

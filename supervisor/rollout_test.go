@@ -54,7 +54,8 @@ services:
 		t.Fatal(err)
 	}
 	h.until("api and web recreated and running", time.Minute, func() bool {
-		return len(h.engine.recreated()) == 2 && h.allRunning()
+		evs := h.sup.Events(0)
+		return firstSeq(evs, "web", MsgRecreated, mark) != 0 && firstSeq(evs, "web", MsgHealthy, mark) != 0 && h.allRunning()
 	})
 	if got := h.engine.recreated(); !slices.Equal(got, []string{"api", "web"}) {
 		t.Errorf("recreated %v, want [api web]: the changed services, in phase order", got)
