@@ -16,6 +16,7 @@ func TestRestartPolicies(t *testing.T) {
 		{`{image: x, restart: always}`, RestartPolicy{Mode: RestartAlways}, true},
 		{`{image: x, restart: unless-stopped}`, RestartPolicy{Mode: RestartUnlessStopped}, true},
 		{`{image: x, restart: "no"}`, RestartPolicy{Mode: RestartNo}, false},
+		{`{image: x, restart: no}`, RestartPolicy{Mode: RestartNo}, false},
 		{`{image: x, restart: on-failure}`, RestartPolicy{Mode: RestartOnFailure}, false},
 		{`{image: x, restart: "on-failure:2"}`, RestartPolicy{Mode: RestartOnFailure, MaxRetries: 2}, false},
 		{`{image: x, deploy: {restart_policy: {condition: none}}}`, RestartPolicy{Mode: RestartNo}, false},
