@@ -150,7 +150,7 @@ func (s *Server) authorizeWrite(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) checkToken(c echo.Context) error {
 	want, err := s.tokens.Token()
 	if err != nil {
-		s.log.Warn("api: refusing a call that needs the token: no usable token", "err", err)
+		s.limitLog.log(s.log, "no-token", "api: refusing a call that needs the token: no usable token", "err", err)
 		return errorf(http.StatusServiceUnavailable, "control API locked: the agent has no usable token (%v)", err)
 	}
 	got, ok := bearer(c.Request().Header.Get(echo.HeaderAuthorization))
@@ -160,7 +160,9 @@ func (s *Server) checkToken(c echo.Context) error {
 	}
 	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
 	if subtle.ConstantTimeCompare(g[:], w[:]) != 1 {
-		s.log.Warn("api: invalid token", "remote", c.Request().RemoteAddr, "method", c.Request().Method, "path", c.Request().URL.Path)
+		r := c.Request()
+		src := source(r.Context(), r.RemoteAddr)
+		s.limitLog.log(s.log, "invalid-token "+src, "api: invalid token", "source", src, "method", r.Method, "path", r.URL.Path)
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="hostagent", error="invalid_token"`)
 		return errorf(http.StatusUnauthorized, "invalid token")
 	}

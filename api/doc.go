@@ -16,6 +16,7 @@
 //	GET  /api/system/gpu                      NVML snapshot, or {"available": false, "reason"}
 //	GET  /api/system/ws                       WebSocket event stream
 //	GET  /metrics                             Prometheus text format
+//	GET  /, /ui/{app.js,style.css}            the status page (package api/ui, embedded)
 //
 // Unknown query parameters, a limit that is not an integer in range and a
 // reset_failures that is not a boolean are 400. Request bodies are limited
@@ -36,7 +37,11 @@
 // arriving on it need the token as well. On a loopback listener the Host
 // header must name localhost or a loopback address, so a web page cannot
 // read the API through DNS rebinding; the WebSocket also refuses
-// cross-origin browser connections.
+// cross-origin browser connections, and a POST carrying another origin's
+// Origin header is refused (403) before the token is even looked at. No
+// route answers CORS. The status page is served under the same read rules,
+// with a Content-Security-Policy that lets it load only its own files and
+// connect only to its own origin; it sends the token only as a header.
 //
 // # WebSocket protocol
 //

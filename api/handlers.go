@@ -114,7 +114,9 @@ func (s *Server) getPlan(c echo.Context) error {
 	if p == nil {
 		return errorf(http.StatusServiceUnavailable, "no plan loaded")
 	}
-	data, err := p.JSON()
+	// Open to local users: health commands and URLs carry interpolated
+	// ${VAR}s, so the stack's secret values are served as "***".
+	data, err := p.RedactedJSON()
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,15 @@ type Options struct {
 	WSPingInterval time.Duration
 	// WSWriteTimeout bounds one write or ping to a client (default 5s).
 	WSWriteTimeout time.Duration
+	// WSMaxClients caps the WebSocket clients (default 64); one more is
+	// answered 503.
+	WSMaxClients int
+
+	// BindRetry is the first wait before retrying a TCP address that
+	// could not be bound (default 1s); it doubles up to BindRetryMax
+	// (default 30s).
+	BindRetry    time.Duration
+	BindRetryMax time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -105,6 +114,15 @@ func (o Options) withDefaults() Options {
 	if o.WSWriteTimeout <= 0 {
 		o.WSWriteTimeout = 5 * time.Second
 	}
+	if o.WSMaxClients <= 0 {
+		o.WSMaxClients = 64
+	}
+	if o.BindRetry <= 0 {
+		o.BindRetry = time.Second
+	}
+	if o.BindRetryMax <= 0 {
+		o.BindRetryMax = 30 * time.Second
+	}
 	return o
 }
 
@@ -118,6 +136,9 @@ type Server struct {
 	metrics *Metrics
 	hub     *hub
 	http    *http.Server
+	// limitLog keeps what any local user can trigger (bad tokens, too
+	// many WebSocket clients) to one journal line per source a minute.
+	limitLog *logLimiter
 	// defaultAccess applies to requests that did not come through Serve's
 	// listeners (Handler mounted elsewhere, tests): it follows Options.Addr.
 	defaultAccess access
@@ -130,6 +151,8 @@ type Server struct {
 	listeners []net.Listener
 	access    map[net.Listener]access
 	cleanup   []func()
+	// tcpPending: Listen could not bind Options.Addr; Serve retries it.
+	tcpPending bool
 }
 
 // New builds the server. tokens guards mutating calls (TokenFile or
@@ -155,7 +178,8 @@ func New(sup Supervisor, tokens TokenSource, log *slog.Logger, opts Options) (*S
 	s := &Server{sup: sup, tokens: tokens, log: log, opts: opts, metrics: m, access: map[net.Listener]access{}}
 	s.defaultAccess = accessForAddr(opts.Addr)
 	s.base, s.cancel = context.WithCancel(context.Background())
-	s.hub = newHub(sup, log, opts.WSQueue, m)
+	s.limitLog = newLogLimiter(opts.Clock, time.Minute)
+	s.hub = newHub(sup, log, opts.WSQueue, opts.WSMaxClients, m)
 	s.echo = s.routes()
 	s.http = &http.Server{
 		Handler:           s.echo,
@@ -169,6 +193,7 @@ func New(sup Supervisor, tokens TokenSource, log *slog.Logger, opts Options) (*S
 		BaseContext: func(l net.Listener) context.Context {
 			return context.WithValue(s.base, accessKey{}, s.accessOf(l))
 		},
+		ConnContext: connContext,
 	}
 	return s, nil
 }
@@ -189,7 +214,8 @@ func (s *Server) routes() *echo.Echo {
 	// Per route, not groups: an echo group's middleware also runs for
 	// unmatched paths, which would answer 401 instead of 404.
 	read := func(path string, h echo.HandlerFunc) { e.GET(path, h, s.authorizeRead) }
-	write := func(path string, h echo.HandlerFunc) { e.POST(path, h, s.authorizeWrite) }
+	write := func(path string, h echo.HandlerFunc) { e.POST(path, h, s.checkOrigin, s.authorizeWrite) }
+	s.uiRoutes(read)
 	read("/api/system/health", s.getHealth)
 	read("/api/system/health/ready", s.getReady)
 	read("/api/system/health/full", s.getFull)
@@ -219,15 +245,19 @@ func (s *Server) Listen() error {
 	}
 	if s.opts.Addr != "" {
 		l, err := net.Listen("tcp", s.opts.Addr)
-		if err != nil {
+		switch {
+		case err == nil:
+			s.addTCPLocked(l)
+		case s.opts.Socket == "":
 			return fmt.Errorf("api: listen on %s: %w", s.opts.Addr, err)
+		default:
+			// A squatter on the port must not keep the agent down: the
+			// socket serves, and Serve retries the address.
+			s.tcpPending = true
+			s.log.Error("api: cannot listen on the TCP address; serving on the unix socket only and retrying in the background",
+				"addr", s.opts.Addr, "socket", s.opts.Socket, "err", err,
+				"fix", "find what holds the port (ss -ltnp) and stop it, or set ORCHESTRATOR_API_ADDR")
 		}
-		a := accessForListener(l)
-		if a == accessToken {
-			s.log.Warn("api: TCP listener is not on loopback; reads need the token too", "addr", l.Addr().String())
-		}
-		s.listeners = append(s.listeners, l)
-		s.access[l] = a
 	}
 	if s.opts.Socket != "" {
 		l, cleanup, err := listenUnix(s.opts.Socket)
@@ -235,6 +265,7 @@ func (s *Server) Listen() error {
 			s.closeListenersLocked()
 			return err
 		}
+		l = s.limitConns(l)
 		s.listeners = append(s.listeners, l)
 		s.access[l] = accessOpen
 		s.cleanup = append(s.cleanup, cleanup)
@@ -242,7 +273,27 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// Addrs are the listeners' addresses (after Listen), TCP first.
+// addTCPLocked adds a TCP listener, capped, and returns it as served.
+func (s *Server) addTCPLocked(l net.Listener) net.Listener {
+	l = s.limitConns(l)
+	a := accessForListener(l)
+	if a == accessToken {
+		s.log.Warn("api: TCP listener is not on loopback; reads need the token too", "addr", l.Addr().String())
+	}
+	s.listeners = append(s.listeners, l)
+	s.access[l] = a
+	return l
+}
+
+func (s *Server) limitConns(l net.Listener) net.Listener {
+	addr := l.Addr().String()
+	return limitConns(l, maxConns, func() {
+		s.limitLog.log(s.log, "conns "+addr, "api: refused a connection: too many open connections", "addr", addr, "max", maxConns)
+	})
+}
+
+// Addrs are the listeners' addresses (after Listen), TCP first (a TCP
+// address bound late, after retrying, comes last).
 func (s *Server) Addrs() []net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -286,6 +337,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	for _, l := range ls {
 		s.log.Info("api: serving", "addr", l.Addr().Network()+":"+l.Addr().String())
 		go func() { errc <- s.http.Serve(l) }()
+	}
+	s.mu.Lock()
+	retry := s.tcpPending
+	s.mu.Unlock()
+	if retry {
+		go s.retryTCP()
 	}
 	var err error
 	select {

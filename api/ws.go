@@ -45,7 +45,10 @@ type hub struct {
 	sup   Supervisor
 	log   *slog.Logger
 	queue int
-	m     *Metrics
+	// maxClients caps the clients: each holds a goroutine, a queue and a
+	// connection.
+	maxClients int
+	m          *Metrics
 
 	mu      sync.Mutex
 	clients map[*wsClient]struct{}
@@ -63,10 +66,13 @@ type wsClient struct {
 	reason string
 }
 
-var errHubClosed = errors.New("api: server shutting down")
+var (
+	errHubClosed = errors.New("api: server shutting down")
+	errHubFull   = errors.New("api: too many WebSocket clients")
+)
 
-func newHub(sup Supervisor, log *slog.Logger, queue int, m *Metrics) *hub {
-	return &hub{sup: sup, log: log, queue: queue, m: m, clients: map[*wsClient]struct{}{}, stop: make(chan struct{})}
+func newHub(sup Supervisor, log *slog.Logger, queue, maxClients int, m *Metrics) *hub {
+	return &hub{sup: sup, log: log, queue: queue, maxClients: maxClients, m: m, clients: map[*wsClient]struct{}{}, stop: make(chan struct{})}
 }
 
 // join registers a client; the first one starts the subscription.
@@ -75,6 +81,9 @@ func (h *hub) join() (*wsClient, error) {
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, errHubClosed
+	}
+	if len(h.clients) >= h.maxClients {
+		return nil, errHubFull
 	}
 	if !h.started {
 		h.started = true
@@ -172,9 +181,18 @@ func (s *Server) getWS(c echo.Context) error {
 	if _, err := query(c); err != nil {
 		return err
 	}
-	if s.hub.isClosed() {
+	// The slot is taken before the upgrade, so that a client over the cap
+	// gets a plain 503 it can read.
+	cl, err := s.hub.join()
+	switch {
+	case errors.Is(err, errHubFull):
+		s.limitLog.log(s.log, "ws-full", "api: refused a WebSocket client: too many clients", "max", s.opts.WSMaxClients, "remote", c.Request().RemoteAddr)
+		c.Response().Header().Set("Retry-After", "10")
+		return errorf(http.StatusServiceUnavailable, "too many WebSocket clients (at most %d): close another status page or client, or poll /api/system/services instead", s.opts.WSMaxClients)
+	case err != nil:
 		return errorf(http.StatusServiceUnavailable, "server shutting down")
 	}
+	defer s.hub.leave(cl)
 	// The server's read/write deadlines stay on a hijacked connection; a
 	// WebSocket lives longer than any of them.
 	rc := http.NewResponseController(c.Response())
@@ -185,12 +203,6 @@ func (s *Server) getWS(c echo.Context) error {
 		s.log.Debug("api: WebSocket upgrade refused", "remote", c.Request().RemoteAddr, "err", err)
 		return nil // Accept has answered
 	}
-	cl, err := s.hub.join()
-	if err != nil {
-		_ = conn.Close(websocket.StatusGoingAway, "server shutting down")
-		return nil
-	}
-	defer s.hub.leave(cl)
 	s.serveWS(conn, cl, c.Request().RemoteAddr)
 	return nil
 }

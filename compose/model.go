@@ -23,8 +23,24 @@ type Stack struct {
 	// Project is compose-go's full model, kept for creating containers the
 	// way compose would.
 	Project *types.Project
-	// Warnings are non-fatal findings (obsolete `version:` key, ...).
+	// Warnings are non-fatal findings (obsolete `version:` key, ...), and
+	// each of Unsupported as a sentence; the agent logs them at load.
 	Warnings []string
+	// Unsupported are the compose keys the agent does not carry into the
+	// containers, per service, with what happens instead.
+	Unsupported []Warning
+
+	// redactor hides the stack's secret values (see newRedactor).
+	redactor *Redactor
+}
+
+// Redactor hides the stack's secret values in text derived from the stack
+// or its containers; nil (nothing to hide) is usable.
+func (s *Stack) Redactor() *Redactor {
+	if s == nil {
+		return nil
+	}
+	return s.redactor
 }
 
 // Service returns the named service.
@@ -61,6 +77,33 @@ type Service struct {
 	Profiles      []string
 	// Config is compose-go's service definition, for the engine adapter.
 	Config types.ServiceConfig
+	// VolumeOptions are the short-syntax volume options as written, by
+	// container path. compose-go keeps only those it knows (ro/rw, z/Z,
+	// propagation, nocopy) in Config.Volumes and drops the rest, Podman's
+	// U among them; see EngineVolumeOptions.
+	VolumeOptions map[string][]string `json:"-"`
+}
+
+// EngineVolumeOptions are the options of the volume mounted at target
+// that Config.Volumes lacks and the engine adapter passes on: Podman's U
+// (chown the mount to the container's user).
+func (s Service) EngineVolumeOptions(target string) []string {
+	var out []string
+	for _, o := range s.VolumeOptions[target] {
+		if o == "U" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// StopTimeout is how long the service's container gets to stop before it
+// is killed: its stop_grace_period, else def.
+func (s Service) StopTimeout(def time.Duration) time.Duration {
+	if g := s.Config.StopGracePeriod; g != nil && *g >= 0 {
+		return time.Duration(*g)
+	}
+	return def
 }
 
 // Dependency is one edge "this service waits for Service".

@@ -30,6 +30,9 @@ type Plan struct {
 	// Makespan is the estimated time until the last service is ready.
 	Makespan time.Duration
 	Warnings []string
+
+	// redactor is the stack's (Stack.Redactor).
+	redactor *Redactor
 }
 
 // Phase is one step of a track.
@@ -76,7 +79,7 @@ func NewPlan(st *Stack) (*Plan, error) {
 	}
 	order := topoOrder(st, w)
 	byName := map[string]*PlannedService{}
-	plan := &Plan{Project: st.Name, Warnings: append([]string(nil), st.Warnings...)}
+	plan := &Plan{Project: st.Name, Warnings: append([]string(nil), st.Warnings...), redactor: st.redactor}
 	plan.Services = make([]PlannedService, 0, len(order))
 	for _, name := range order {
 		svc, _ := st.Service(name)

@@ -170,6 +170,17 @@ func (p *Plan) JSON() ([]byte, error) {
 	return json.MarshalIndent(out, "", "  ")
 }
 
+// RedactedJSON is JSON with the stack's secret values (Stack.Redactor)
+// replaced by "***": what the API serves, where health commands and URLs
+// carry interpolated ${VAR}s.
+func (p *Plan) RedactedJSON() ([]byte, error) {
+	data, err := p.JSON()
+	if err != nil {
+		return nil, err
+	}
+	return p.redactor.RedactJSON(data), nil
+}
+
 func phasesJSON(ph []Phase) []phaseJSON {
 	out := []phaseJSON{}
 	for _, p := range ph {

@@ -18,14 +18,26 @@ func newStack(p *types.Project, opts Options) (*Stack, error) {
 		Project:    p,
 	}
 	st.EnvFiles = envFiles(p.WorkingDir, opts.EnvFiles)
+	volOpts := volumeOptions(opts.Files, p.Environment)
 	for _, name := range p.ServiceNames() {
 		svc, err := newService(p, p.Services[name], opts.Defaults)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", opts.Files[0], err)
 		}
+		svc.VolumeOptions = volOpts[name]
 		st.Services = append(st.Services, svc)
 	}
 	sort.Slice(st.Services, func(i, j int) bool { return st.Services[i].Name < st.Services[j].Name })
+	for _, svc := range st.Services {
+		st.Unsupported = append(st.Unsupported, unsupported(p, svc)...)
+	}
+	if len(p.Models) > 0 {
+		st.Unsupported = append(st.Unsupported, Warning{Key: "models", Instead: "ignored: no model runner is set up"})
+	}
+	for _, w := range st.Unsupported {
+		st.Warnings = append(st.Warnings, w.String())
+	}
+	st.redactor = newRedactor(st)
 	return st, nil
 }
 
@@ -131,24 +143,29 @@ func ports(sc types.ServiceConfig) ([]Port, error) {
 }
 
 // gpuNeed reads compose GPU reservations (deploy.resources.reservations
-// devices with capability gpu or driver nvidia), `gpus:`, and CDI devices
-// such as nvidia.com/gpu=all.
+// devices with capability gpu or driver nvidia or cdi), `gpus:`, and CDI
+// devices such as nvidia.com/gpu=all. The engine adapter attaches GPUs by
+// the same rules (IsGPURequest, CDIGPUPrefix), so what is gated is what
+// is attached.
 func gpuNeed(sc types.ServiceConfig) GPUNeed {
 	var need GPUNeed
 	add := func(r types.DeviceRequest) {
-		isGPU := strings.EqualFold(r.Driver, "nvidia") || strings.EqualFold(r.Driver, "cdi")
-		for _, c := range r.Capabilities {
-			if strings.EqualFold(c, "gpu") {
-				isGPU = true
-			}
-		}
-		if !isGPU {
+		if !IsGPURequest(r) {
 			return
 		}
 		need.Required = true
-		need.DeviceIDs = append(need.DeviceIDs, r.IDs...)
+		for _, id := range r.IDs {
+			// driver: cdi names the device in full (nvidia.com/gpu=1).
+			id = strings.TrimPrefix(id, CDIGPUPrefix)
+			if id == "all" {
+				need.Count = -1
+				continue
+			}
+			need.DeviceIDs = append(need.DeviceIDs, id)
+		}
 		switch {
-		case r.Count < 0:
+		case r.Count < 0, r.Count == 0 && len(r.IDs) == 0:
+			// The compose spec: neither count nor device_ids means all GPUs.
 			need.Count = -1
 		case need.Count >= 0:
 			need.Count += int(r.Count)
@@ -166,7 +183,7 @@ func gpuNeed(sc types.ServiceConfig) GPUNeed {
 		add(r)
 	}
 	for _, dev := range sc.Devices {
-		if id, ok := strings.CutPrefix(dev.Source, "nvidia.com/gpu="); ok {
+		if id, ok := strings.CutPrefix(dev.Source, CDIGPUPrefix); ok {
 			need.Required = true
 			if id == "all" {
 				need.Count = -1
@@ -179,6 +196,43 @@ func gpuNeed(sc types.ServiceConfig) GPUNeed {
 		need.Count = 1
 	}
 	return need
+}
+
+// CDIGPUPrefix starts the CDI name of an NVIDIA GPU: nvidia.com/gpu=0.
+const CDIGPUPrefix = "nvidia.com/gpu="
+
+// IsGPURequest reports whether a compose device request asks for a GPU:
+// capability gpu, or driver nvidia or cdi.
+func IsGPURequest(r types.DeviceRequest) bool {
+	if strings.EqualFold(r.Driver, "nvidia") || strings.EqualFold(r.Driver, "cdi") {
+		return true
+	}
+	for _, c := range r.Capabilities {
+		if strings.EqualFold(c, "gpu") {
+			return true
+		}
+	}
+	return false
+}
+
+// Lanes are the GPUs the service is given, by index or UUID as the compose
+// file names them: its device_ids, else indices 0..count-1 (the CDI names
+// the engine attaches for a count). Nil means every GPU (count: all).
+func (g GPUNeed) Lanes() []string {
+	if !g.Required {
+		return nil
+	}
+	if len(g.DeviceIDs) > 0 {
+		return g.DeviceIDs
+	}
+	if g.Count <= 0 {
+		return nil
+	}
+	out := make([]string, g.Count)
+	for i := range out {
+		out[i] = strconv.Itoa(i)
+	}
+	return out
 }
 
 // Durations are printed in whole seconds in plans.

@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
@@ -98,6 +101,11 @@ type api interface {
 	VolumeCreate(ctx context.Context, options volume.CreateOptions) (volume.Volume, error)
 
 	Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error)
+
+	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
+	ImagePull(ctx context.Context, ref string, options image.PullOptions) (io.ReadCloser, error)
+	ImageBuild(ctx context.Context, buildContext io.Reader, options build.ImageBuildOptions) (build.ImageBuildResponse, error)
+	ImageTag(ctx context.Context, source, target string) error
 }
 
 // Client is the engine adapter: one per agent, safe for concurrent use.
@@ -114,6 +122,8 @@ type Client struct {
 	conn    atomic.Int32
 	podman  atomic.Bool
 	adopted adoptions
+	// libpod creates containers with CDI devices on Podman (libpod.go).
+	libpod libpodCreator
 
 	mu      sync.Mutex
 	version string // engine name and version, for logs and status
@@ -138,13 +148,19 @@ func New(opts Options) (*Client, error) {
 
 func newClient(a api, opts Options) *Client {
 	opts.setDefaults()
-	return &Client{
+	c := &Client{
 		api:   a,
 		opts:  opts,
 		log:   opts.Logger.With("component", "engine"),
 		clock: opts.Clock,
 		local: strings.HasPrefix(opts.Host, "unix://"),
 	}
+	// The Docker client's transport reaches the libpod API on the same
+	// socket (libpod.go); fakes have none.
+	if h, ok := a.(interface{ HTTPClient() *http.Client }); ok {
+		c.libpod = newLibpodHTTP(h.HTTPClient(), opts.Host)
+	}
+	return c
 }
 
 // Host is the engine address the client talks to.

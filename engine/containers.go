@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -55,9 +56,11 @@ func (c *Client) Inspect(ctx context.Context, id ContainerID) (Container, error)
 // Start starts a created or exited container; starting a running one is
 // not an error.
 func (c *Client) Start(ctx context.Context, id ContainerID) error {
-	return c.do(ctx, "start "+id.Short(), c.opts.CallTimeout, func(ctx context.Context) error {
+	err := c.do(ctx, "start "+id.Short(), c.opts.CallTimeout, func(ctx context.Context) error {
 		return c.api.ContainerStart(ctx, string(id), container.StartOptions{})
 	})
+	// Podman attaches CDI devices at start: a missing one fails here.
+	return gpuEngineError("container "+id.Short(), nil, err)
 }
 
 // Stop sends the stop signal and, after timeout, SIGKILL. The call may
@@ -116,7 +119,29 @@ func fromSummary(s container.Summary) Container {
 		ConfigHash: s.Labels[LabelConfigHash],
 		Created:    time.Unix(s.Created, 0),
 		State:      State{Status: st, Running: st == StatusRunning},
+		HostPorts:  hostPorts(s.Ports),
+		Volumes:    namedVolumes(s.Mounts),
 	}
+}
+
+func hostPorts(ports []container.Port) []string {
+	var out []string
+	for _, p := range ports {
+		if p.PublicPort != 0 {
+			out = append(out, fmt.Sprintf("%s:%d/%s", p.IP, p.PublicPort, p.Type))
+		}
+	}
+	return out
+}
+
+func namedVolumes(mounts []container.MountPoint) []string {
+	var out []string
+	for _, m := range mounts {
+		if m.Type == "volume" && m.Name != "" {
+			out = append(out, m.Name)
+		}
+	}
+	return out
 }
 
 func fromInspect(r container.InspectResponse) Container {

@@ -35,6 +35,13 @@ func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) 
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", service, err)
 	}
+	if len(sp.cdi) > 0 && c.local {
+		// Before anything is made: a GPU the host lacks is a condition to
+		// report (and fix), not a create that fails on every retry.
+		if err := checkCDI(service, sp.cdi, cdiSpecDirs); err != nil {
+			return "", fmt.Errorf("create %s: %w", service, err)
+		}
+	}
 	for _, n := range sp.networks {
 		if err := c.ensureNetwork(ctx, st, n.key, n.name); err != nil {
 			return "", fmt.Errorf("create %s: %w", service, err)
@@ -45,24 +52,43 @@ func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) 
 			return "", fmt.Errorf("create %s: %w", service, err)
 		}
 	}
+	if err := c.writePrivateFiles(sp.files); err != nil {
+		return "", fmt.Errorf("create %s: %w", service, err)
+	}
 	c.finishSpec(ctx, &sp)
 	if err := c.prepareBinds(sp.bindDirs); err != nil {
 		return "", fmt.Errorf("create %s: %w", service, err)
 	}
 
+	var id ContainerID
+	if len(sp.cdi) > 0 {
+		id, err = c.createLibpod(ctx, sp)
+	} else {
+		id, err = c.createCompat(ctx, sp)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create %s: %w", service, gpuEngineError("service "+service, sp.cdi, err))
+	}
+	c.log.Info("Container created", "service", service, "container", sp.name, "id", id.Short(), "image", sp.config.Image)
+	return id, nil
+}
+
+// createCompat creates through the Docker-compatible API: one network at
+// create (API 1.41), the others connected afterwards.
+func (c *Client) createCompat(ctx context.Context, sp spec) (ContainerID, error) {
 	var netcfg *network.NetworkingConfig
 	if len(sp.networks) > 0 {
 		first := sp.networks[0]
 		netcfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{first.name: first.endpoint}}
 	}
 	var id ContainerID
-	err = c.do(ctx, "create container "+sp.name, c.opts.CallTimeout, func(ctx context.Context) error {
+	err := c.do(ctx, "create container "+sp.name, c.opts.CallTimeout, func(ctx context.Context) error {
 		r, err := c.api.ContainerCreate(ctx, sp.config, sp.host, netcfg, nil, sp.name)
 		id = ContainerID(r.ID)
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("create %s: %w", service, err)
+		return "", err
 	}
 	for _, n := range sp.networks[min(1, len(sp.networks)):] {
 		err := c.do(ctx, "connect "+sp.name+" to "+n.name, c.opts.CallTimeout, func(ctx context.Context) error {
@@ -71,11 +97,30 @@ func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) 
 		if err != nil {
 			// Half-wired containers are worse than none.
 			_ = c.Remove(context.WithoutCancel(ctx), id, true)
-			return "", fmt.Errorf("create %s: %w", service, err)
+			return "", err
 		}
 	}
-	c.log.Info("Container created", "service", service, "container", sp.name, "id", id.Short(), "image", sp.config.Image)
 	return id, nil
+}
+
+// createLibpod creates through Podman's native API, the only one of
+// Podman 4's that attaches CDI devices (see the package doc). Every
+// network is joined at create.
+func (c *Client) createLibpod(ctx context.Context, sp spec) (ContainerID, error) {
+	ls, err := libpodCreateSpec(sp)
+	if err != nil {
+		return "", err
+	}
+	if c.libpod == nil {
+		return "", fmt.Errorf("create container %s: no libpod API for this engine", sp.name)
+	}
+	var id ContainerID
+	err = c.do(ctx, "create container "+sp.name+" (libpod)", c.opts.CallTimeout, func(ctx context.Context) error {
+		r, err := c.libpod.createLibpod(ctx, ls)
+		id = ContainerID(r)
+		return err
+	})
+	return id, err
 }
 
 // ensureNetwork creates the project network `name` unless it exists. An

@@ -22,7 +22,8 @@ const (
 	// gives it (`<project>-<service>-N`, `<project>_<service>_N`) or the
 	// service's container_name.
 	MatchName
-	// MatchContains: the seed's rule, the name contains the service name.
+	// MatchContains: the seed's name rule, narrowed: the unlabelled
+	// container's name is the service's, or ends in it (see scoreName).
 	MatchContains
 )
 
@@ -79,6 +80,9 @@ func (c *Client) Discover(ctx context.Context, st *compose.Stack) (Discovery, er
 	}
 	c.log.Info(fmt.Sprintf("Discovered %d containers", len(d.Found)),
 		"project", st.Name, "services", len(st.Services), "not_found", d.NotFound)
+	for _, w := range clashes(st, all) {
+		c.log.Warn(w)
+	}
 	for _, f := range d.Found {
 		c.log.Debug("Service discovered", "service", f.Service, "container", f.Container.Name,
 			"id", f.Container.ID.Short(), "by", f.By, "outdated", f.Outdated, "image_changed", f.ImageChanged)
@@ -208,8 +212,7 @@ func preferLabelled(a, b Container) int {
 // nameScore ranks how well a container name fits a service name.
 type nameScore struct {
 	// level: 3 the name is the service with only project/replica
-	// decoration, 2 the service is a whole token run of the name, 1 a
-	// substring.
+	// decoration, 2 the name ends in the service after a separator.
 	level int
 	// extra is how many characters of the undecorated name are not the
 	// service name; fewer is closer.
@@ -223,23 +226,27 @@ func (a nameScore) compare(b nameScore) int {
 	return cmp.Compare(a.extra, b.extra)
 }
 
-// scoreName applies the seed's rule (the container name contains the
-// service name, case-insensitively) and grades the fit.
+// scoreName applies the seed's name rule, narrowed so that it cannot take
+// a stranger's container: an unlabelled container is the service's when its
+// name, without the project prefix and replica suffix, is the service name
+// (level 3) or ends in it after a separator, as in `legacy-redis` or
+// `Security-Frontend` (level 2). A bare substring (`mongodb-backup` for
+// `db`) or the service name followed by more (`redis-exporter` for
+// `redis`) is someone else's: adopting it would let the agent stop or
+// restart a container it does not own.
 func scoreName(project, svc, name string) (nameScore, bool) {
 	svc, name = strings.ToLower(svc), strings.ToLower(name)
 	core := undecorate(strings.ToLower(project), name)
-	i := strings.Index(core, svc)
-	if svc == "" || i < 0 {
+	if svc == "" {
 		return nameScore{}, false
 	}
-	sc := nameScore{level: 1, extra: len(core) - len(svc)}
 	switch {
 	case core == svc:
-		sc.level = 3
-	case tokenRun(core, svc):
-		sc.level = 2
+		return nameScore{level: 3}, true
+	case strings.HasSuffix(core, svc) && isSep(core[len(core)-len(svc)-1]):
+		return nameScore{level: 2, extra: len(core) - len(svc)}, true
 	}
-	return sc, true
+	return nameScore{}, false
 }
 
 // undecorate strips a `<project>-`/`<project>_` prefix and a `-N`/`_N`
@@ -275,3 +282,69 @@ func tokenRun(name, svc string) bool {
 }
 
 func isSep(b byte) bool { return b == '-' || b == '_' || b == '.' }
+
+// clashes names the running containers of other projects that hold a host
+// port or a named volume this stack wants: a stack started from another
+// directory (or under another project name) by compose or podman-compose,
+// which would make our starts fail on the port, or share the data.
+func clashes(st *compose.Stack, all []Container) []string {
+	var out []string
+	for _, svc := range st.Services {
+		for _, p := range svc.Ports {
+			if p.HostPort == 0 {
+				continue
+			}
+			for _, ctr := range all {
+				if ctr.Project == st.Name || !ctr.State.Running {
+					continue
+				}
+				for _, hp := range ctr.HostPorts {
+					if portClash(hp, p) {
+						out = append(out, fmt.Sprintf("Port %d of service %s is published by container %s%s: the service cannot start until it is stopped (another copy of this stack? set project_directory or project_name to adopt it instead)",
+							p.HostPort, svc.Name, ctr.Name, projectOf(ctr)))
+					}
+				}
+			}
+		}
+		for _, v := range svc.Config.Volumes {
+			if v.Type != "volume" || v.Source == "" {
+				continue
+			}
+			name := volumeName(st, v.Source)
+			for _, ctr := range all {
+				if ctr.Project != st.Name && ctr.State.Running && slices.Contains(ctr.Volumes, name) {
+					out = append(out, fmt.Sprintf("Volume %s of service %s is in use by container %s%s: two stacks would share its data",
+						name, svc.Name, ctr.Name, projectOf(ctr)))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func projectOf(ctr Container) string {
+	if ctr.Project == "" {
+		return ""
+	}
+	return " of project " + ctr.Project
+}
+
+// portClash: the same host port and protocol on the same or a wildcard
+// address.
+func portClash(published string, want compose.Port) bool {
+	i := strings.LastIndex(published, ":")
+	if i < 0 {
+		return false
+	}
+	addr, rest := published[:i], published[i+1:]
+	port, proto, _ := strings.Cut(rest, "/")
+	wantProto := want.Protocol
+	if wantProto == "" {
+		wantProto = "tcp"
+	}
+	if port != strconv.Itoa(want.HostPort) || (proto != "" && proto != wantProto) {
+		return false
+	}
+	wild := func(a string) bool { return a == "" || a == "0.0.0.0" || a == "::" }
+	return wild(addr) || wild(want.HostIP) || addr == want.HostIP
+}

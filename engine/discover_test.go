@@ -2,6 +2,7 @@ package engine
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -105,16 +106,22 @@ func TestDiscoverRules(t *testing.T) {
 			want:     map[string]want{},
 		},
 		{
-			name:     "seed rule falls back to the only container that contains the name",
+			name:     "redis never takes a container that is redis and more",
 			services: []string{"redis"},
-			ctrs:     containers(ctr{id: "exp", name: "nemo-redis-exporter"}),
-			want:     map[string]want{"redis": {"exp", MatchContains}},
+			ctrs:     containers(ctr{id: "exp", name: "nemo-redis-exporter"}, ctr{id: "tok", name: "old-redis-main"}),
+			want:     map[string]want{},
 		},
 		{
-			name:     "token match beats substring",
+			name:     "db does not adopt mongodb-backup (a bare substring)",
+			services: []string{"db"},
+			ctrs:     containers(ctr{id: "mongo", name: "mongodb-backup"}, ctr{id: "sub", name: "mydb"}),
+			want:     map[string]want{},
+		},
+		{
+			name:     "a name ending in the service after a separator is adopted",
 			services: []string{"redis"},
-			ctrs:     containers(ctr{id: "sub", name: "myredis"}, ctr{id: "tok", name: "old-redis-main"}),
-			want:     map[string]want{"redis": {"tok", MatchContains}},
+			ctrs:     containers(ctr{id: "sub", name: "myredis"}, ctr{id: "legacy", name: "legacy_redis"}),
+			want:     map[string]want{"redis": {"legacy", MatchContains}},
 		},
 		{
 			name:     "closest name wins among token matches",
@@ -196,8 +203,9 @@ func TestScoreName(t *testing.T) {
 		{"p", "redis", "p_redis_1", true, 3, 0},
 		{"p", "redis", "redis", true, 3, 0},
 		{"p", "redis", "other_redis_1", true, 2, 6},
-		{"p", "redis", "redis-exporter", true, 2, 9},
-		{"p", "redis", "myredis", true, 1, 2},
+		{"p", "redis", "redis-exporter", false, 0, 0},
+		{"p", "redis", "myredis", false, 0, 0},
+		{"p", "db", "mongodb-backup", false, 0, 0},
 		{"p", "redis", "postgres", false, 0, 0},
 		{"p", "ai-llm", "nemotron_ai-llm_1", true, 2, 9},
 	}
@@ -206,5 +214,24 @@ func TestScoreName(t *testing.T) {
 		if ok != tc.ok || sc.level != tc.level || sc.extra != tc.extra {
 			t.Errorf("scoreName(%s, %s, %s) = %+v %v, want level %d extra %d %v", tc.project, tc.svc, tc.name, sc, ok, tc.level, tc.extra, tc.ok)
 		}
+	}
+}
+
+func TestClashesWithAnotherProject(t *testing.T) {
+	st := &compose.Stack{Name: "nemotron", Services: []compose.Service{
+		{Name: "postgres", Ports: []compose.Port{{HostPort: 5432, ContainerPort: 5432, Protocol: "tcp"}},
+			Config: types.ServiceConfig{ContainerSpec: types.ContainerSpec{Volumes: []types.ServiceVolumeConfig{{Type: "volume", Source: "postgres_data", Target: "/var/lib/postgresql/data"}}}}},
+		{Name: "frontend", Ports: []compose.Port{{HostIP: "127.0.0.1", HostPort: 5173, ContainerPort: 5173}}},
+	}}
+	all := []Container{
+		{Name: "hostagent-postgres-1", Project: "hostagent", State: State{Running: true}, HostPorts: []string{"0.0.0.0:5432/tcp"}, Volumes: []string{"nemotron_postgres_data"}},
+		{Name: "nemotron-postgres-1", Project: "nemotron", State: State{Running: true}, HostPorts: []string{"0.0.0.0:5432/tcp"}},
+		{Name: "stopped-web", Project: "other", HostPorts: []string{"127.0.0.1:5173/tcp"}},
+		{Name: "udp-thing", State: State{Running: true}, HostPorts: []string{"0.0.0.0:5432/udp", "10.0.0.1:5173/tcp"}},
+	}
+	got := clashes(st, all)
+	if len(got) != 2 || !strings.Contains(got[0], "Port 5432 of service postgres is published by container hostagent-postgres-1 of project hostagent") ||
+		!strings.Contains(got[1], "Volume nemotron_postgres_data of service postgres is in use by container hostagent-postgres-1") {
+		t.Errorf("clashes:\n%s\nwant the port and the volume held by project hostagent, nothing for our own, stopped, UDP or other-address containers", strings.Join(got, "\n"))
 	}
 }

@@ -3,8 +3,9 @@
 // client with API version negotiation.
 //
 // It discovers a stack's existing containers (compose labels, then the
-// names compose and podman-compose give, then the seed's rule "the name
-// contains the service name"), creates missing ones the way docker
+// names compose and podman-compose give, then a name that is the
+// service's or ends in it after a separator — never a bare substring, so
+// `db` cannot adopt `mongodb-backup`), creates missing ones the way docker
 // compose would (so `podman ps` and compose tooling recognise them),
 // starts, stops, inspects and execs into them, and streams their events
 // normalised to a small Event type. Every call has a timeout; reaching
@@ -31,6 +32,23 @@
 //     agent's policy. Docker sends no restart event for policy restarts;
 //     there a "start" without a preceding agent call is the sign.
 //
+// # Images
+//
+// EnsureImage runs before every create (the supervisor calls it first, so
+// that a pull or build holds no start slot): pull_policy as compose reads
+// it (missing by default; always; never; build; daily, weekly and
+// every_<d> refresh). `build:` services are built through the engine's
+// build API, as compose's classic builder does: the context directory as
+// a tar honouring .dockerignore, dockerfile, target, args, labels, tagged
+// `image:` or `<project>-<service>`. An image podman-compose built
+// (`<project>_<service>`) is tagged with compose's name rather than
+// rebuilt. Progress goes to the log and to the caller, throttled. An
+// image that cannot be pulled or built is ErrImageUnavailable naming it
+// and the registry's answer: a host condition (conditions.go), never
+// counted against the service. A pull that fails where a local image
+// exists (always, refresh) keeps the local one with a warning, so a host
+// that lost its registry keeps running.
+//
 // # Podman specifics handled here
 //
 // Events: Podman says "remove" for Docker's "destroy", may say "died",
@@ -39,7 +57,36 @@
 // every event. Its events endpoint sends nothing until the first event,
 // so subscriptions always use `since`. Containers are created with the
 // image health check disabled (Podman runs health checks only from
-// systemd timers), GPUs are requested as CDI devices (nvidia.com/gpu=...),
-// and missing bind-mount sources are created as compose does, because
-// Podman refuses them.
+// systemd timers), and missing bind-mount sources are created as compose
+// does, because Podman refuses them.
+//
+// # GPUs
+//
+// GPU asks are read by compose's rules (compose.IsGPURequest: deploy
+// device reservations with capability gpu or driver nvidia/cdi, `gpus:`,
+// CDI names in `devices:`), so the GPU gate serialises exactly what is
+// attached; count N gets GPUs 0..N-1, device_ids as given, neither means
+// all. Docker Engine gets them as device requests (driver nvidia as
+// written, CDI names as a driver "cdi" request). Podman 4's compat API
+// cannot attach a CDI device: HostConfig.Devices turns the name into
+// "nvidia.com/gpu=0::rwm" (unresolvable) and a "cdi" DeviceRequest is
+// accepted and ignored. So on Podman a container with CDI devices is
+// created through the native endpoint, POST /v4.0.0/libpod/containers/
+// create, over the same socket, from the same spec the compat create uses
+// (libpod.go translates it; what libpod has no field for is an error,
+// never dropped). Only those containers take that path: the compat
+// create is proven on both engines and joins Podman's and Docker's code,
+// while the libpod dialect is Podman's alone and changes across majors.
+// Once made, a libpod container is like any other (labels, aliases,
+// ports, events, inspect go through the compat API).
+//
+// A GPU the host cannot give is ErrGPUUnavailable, a host condition that
+// names the service and the fix (nvidia-ctk cdi generate): with a local
+// engine the CDI specs in /etc/cdi and /var/run/cdi (Podman 4's fixed
+// directories) are read before anything is created; otherwise the
+// engine's refusal is mapped to it: Podman resolves CDI devices at start
+// ("unresolvable CDI devices"), Docker at create ("could not select
+// device driver"). A container made through the compat API with a CDI
+// name as a device path (nvidia.com/gpu=0::rwm, by an agent before this
+// path) can never start; its error says to remove it so it is made anew.
 package engine

@@ -18,6 +18,8 @@ import (
 // calls a test sets up answer; the others fail loudly.
 type fakeAPI struct {
 	mu sync.Mutex
+	// createErr, when set, is ContainerCreate's answer.
+	createErr error
 	// pingErr, when set, is returned by Ping (then cleared if pingOnce).
 	pingErrs []error
 	pings    int
@@ -30,6 +32,7 @@ type fakeAPI struct {
 	netsMade  []network.CreateOptions
 	volsMade  []volume.CreateOptions
 	missing   bool // networks and volumes do not exist yet
+	images    fakeImages
 }
 
 type fakeSub struct {
@@ -74,6 +77,9 @@ func (f *fakeAPI) ContainerInspect(ctx context.Context, id string) (container.In
 func (f *fakeAPI) ContainerCreate(ctx context.Context, config *container.Config, host *container.HostConfig, net *network.NetworkingConfig, platform *ocispec.Platform, name string) (container.CreateResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.createErr != nil {
+		return container.CreateResponse{}, f.createErr
+	}
 	f.created = append(f.created, fakeCreate{name, config, host, net})
 	return container.CreateResponse{ID: "id-" + name}, nil
 }

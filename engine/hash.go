@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"strings"
 
 	"github.com/hostagent/hostagent/compose"
 )
@@ -36,6 +38,13 @@ func ConfigHash(svc compose.Service) string {
 		// Only unmarshalable values (channels, funcs) fail, and compose-go's
 		// model has none; hash the error so the result is still stable.
 		b = []byte(err.Error())
+	}
+	// Options compose-go drops (Podman's U) change the container too. They
+	// are added only where present, so other services keep compose's hash.
+	for _, v := range svc.Config.Volumes {
+		if extra := svc.EngineVolumeOptions(v.Target); len(extra) > 0 {
+			b = fmt.Appendf(b, "\n%s:%s", v.Target, strings.Join(extra, ","))
+		}
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

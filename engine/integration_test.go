@@ -125,8 +125,8 @@ func TestIntegrationDiscoverPreexisting(t *testing.T) {
 	run(p+"-odd-name", LabelProject+"="+p, LabelService+"=db")
 	// podman-compose's name, no labels.
 	run(p + "_cache_1")
-	// The seed's rule: the name contains the service name; the exporter's
-	// container belongs to the (profile-disabled) redis-exporter service.
+	// A name ending in the service: legacy-redis is redis's; the
+	// exporter's container is not (it is redis and more).
 	run(p + "-legacy-redis-exporter")
 	run(p + "-legacy-redis")
 	// Another compose project's web is not ours.

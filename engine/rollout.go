@@ -10,36 +10,18 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/client"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/hostagent/hostagent/compose"
 )
 
-// imageInspector is the Docker client's image inspect. Asserted rather
-// than added to the api interface, which the image-pulling code extends
-// on its own.
-type imageInspector interface {
-	ImageInspect(ctx context.Context, ref string, opts ...client.ImageInspectOption) (image.InspectResponse, error)
-}
-
 // ImageID is the ID of the image ref resolves to now, without the
-// "sha256:" prefix. ErrNotFound when no such image is here.
+// "sha256:" prefix; "" when no such image is here.
 func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
-	ii, ok := c.api.(imageInspector)
-	if !ok {
-		return "", fmt.Errorf("inspect image %s: this engine client cannot inspect images", ref)
-	}
-	var r image.InspectResponse
-	err := c.do(ctx, "inspect image "+ref, c.opts.CallTimeout, func(ctx context.Context) error {
-		var err error
-		r, err = ii.ImageInspect(ctx, ref)
-		return err
-	})
-	return normalizeImageID(r.ID), err
+	info, _, err := c.inspectImage(ctx, ref)
+	return normalizeImageID(info.ID), err
 }
 
 // normalizeImageID: Docker says "sha256:<hex>", Podman's lists the bare hex.

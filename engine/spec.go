@@ -22,6 +22,10 @@ type spec struct {
 	name   string
 	config *container.Config
 	host   *container.HostConfig
+	// cdi are CDI device names to attach (Podman only; Docker gets device
+	// requests in host.DeviceRequests). Set, they make Create use the
+	// libpod endpoint: Podman's compat API cannot attach them.
+	cdi []string
 	// networks in attach order; the first is given at create time, the
 	// rest are connected afterwards (API 1.41 takes one at create).
 	networks []netAttach
@@ -29,6 +33,10 @@ type spec struct {
 	volumes []string
 	// bindDirs are host paths of bind mounts that compose would create.
 	bindDirs []string
+	// podman: the engine takes Podman's bind options (U).
+	podman bool
+	// files are secret and config values to write before the create.
+	files []privateFile
 }
 
 type netAttach struct {
@@ -58,7 +66,7 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 	if image == "" {
 		return spec{}, fmt.Errorf("service %s: no image", svc.Name)
 	}
-	sp := spec{name: ContainerName(st.Name, svc)}
+	sp := spec{name: ContainerName(st.Name, svc), podman: gpuCDI}
 	labels := map[string]string{}
 	maps.Copy(labels, cfg.Labels)
 	maps.Copy(labels, cfg.CustomLabels)
@@ -137,7 +145,7 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 		hc.LogConfig = container.LogConfig{Type: cfg.Logging.Driver, Config: cfg.Logging.Options}
 	}
 	resources(cfg, &hc.Resources)
-	gpus(cfg, &hc.Resources, gpuCDI)
+	sp.gpus(cfg, &hc.Resources, gpuCDI)
 
 	if err := sp.mounts(st, svc, hc); err != nil {
 		return spec{}, err
@@ -233,6 +241,9 @@ func resources(cfg types.ServiceConfig, r *container.Resources) {
 	}
 	slices.SortFunc(r.Ulimits, func(a, b *container.Ulimit) int { return strings.Compare(a.Name, b.Name) })
 	for _, d := range cfg.Devices {
+		if isCDIName(d.Source) {
+			continue // a CDI device, not a path: see gpus
+		}
 		perm := d.Permissions
 		if perm == "" {
 			perm = "rwm"
@@ -241,55 +252,98 @@ func resources(cfg types.ServiceConfig, r *container.Resources) {
 	}
 }
 
-// gpus turns compose GPU reservations (deploy devices with the gpu
-// capability, or `gpus:`) into device requests. Podman 4 ignores Docker's
-// nvidia DeviceRequests, so for Podman they become CDI device names:
-// nvidia.com/gpu=all, or one =<index> per GPU asked for (count N takes
-// indices 0..N-1; explicit device_ids are used as given).
-func gpus(cfg types.ServiceConfig, r *container.Resources, cdi bool) {
+// gpus turns compose GPU reservations (deploy devices, `gpus:`) and CDI
+// names in `devices:` into the engine's dialect, by compose's rules
+// (compose.IsGPURequest), so what the gate serialises is what is attached.
+//
+// Docker: device requests (driver nvidia as written; CDI names as a
+// driver "cdi" request). Podman: CDI device names in sp.cdi, which only
+// the libpod create endpoint attaches (see libpod.go): nvidia.com/gpu=all,
+// or one =<index> per GPU asked for (count N takes indices 0..N-1, as
+// compose.GPUNeed.Lanes says; explicit device_ids are used as given).
+func (sp *spec) gpus(cfg types.ServiceConfig, r *container.Resources, podman bool) {
 	var reqs []types.DeviceRequest
 	if d := cfg.Deploy; d != nil && d.Resources.Reservations != nil {
 		reqs = append(reqs, d.Resources.Reservations.Devices...)
 	}
-	reqs = append(reqs, cfg.Gpus...)
-	for _, req := range reqs {
-		if !isGPU(req) {
-			continue
+	for _, g := range cfg.Gpus {
+		// `gpus:` means nvidia GPUs, as in docker compose.
+		if g.Driver == "" {
+			g.Driver = "nvidia"
 		}
-		if !cdi {
-			r.DeviceRequests = append(r.DeviceRequests, container.DeviceRequest{
-				Driver: req.Driver, Count: int(req.Count), DeviceIDs: req.IDs,
-				Capabilities: [][]string{req.Capabilities}, Options: req.Options,
-			})
-			continue
+		if len(g.Capabilities) == 0 {
+			g.Capabilities = []string{"gpu"}
 		}
-		for _, name := range cdiNames(req) {
-			r.Devices = append(r.Devices, container.DeviceMapping{PathOnHost: name, CgroupPermissions: "rwm"})
+		reqs = append(reqs, g)
+	}
+	var named []string // CDI names from `devices:`
+	for _, d := range cfg.Devices {
+		if isCDIName(d.Source) {
+			named = append(named, d.Source)
 		}
 	}
+	for _, req := range reqs {
+		if !compose.IsGPURequest(req) {
+			continue
+		}
+		if podman {
+			sp.cdi = append(sp.cdi, cdiNames(req)...)
+			continue
+		}
+		dr := container.DeviceRequest{
+			Driver: req.Driver, Count: int(req.Count), DeviceIDs: req.IDs,
+			Capabilities: [][]string{req.Capabilities}, Options: req.Options,
+		}
+		if dr.Count == 0 && len(dr.DeviceIDs) == 0 {
+			dr.Count = -1 // the compose spec: neither count nor ids means all
+		}
+		r.DeviceRequests = append(r.DeviceRequests, dr)
+	}
+	if len(named) == 0 {
+		return
+	}
+	if podman {
+		sp.cdi = append(sp.cdi, named...)
+		return
+	}
+	r.DeviceRequests = append(r.DeviceRequests, container.DeviceRequest{Driver: "cdi", DeviceIDs: named})
 }
 
-func isGPU(req types.DeviceRequest) bool {
-	return slices.Contains(req.Capabilities, "gpu") || req.Driver == "nvidia"
+// isCDIName: a fully qualified CDI device name, vendor.com/class=name, as
+// opposed to a device path.
+func isCDIName(s string) bool {
+	kind, name, ok := strings.Cut(s, "=")
+	return ok && name != "" && !strings.HasPrefix(s, "/") && strings.Contains(kind, "/")
 }
 
 func cdiNames(req types.DeviceRequest) []string {
+	if strings.EqualFold(req.Driver, "cdi") && len(req.IDs) > 0 {
+		// driver: cdi takes full CDI names; a bare id means an NVIDIA GPU.
+		out := make([]string, 0, len(req.IDs))
+		for _, id := range req.IDs {
+			if !isCDIName(id) {
+				id = compose.CDIGPUPrefix + id
+			}
+			out = append(out, id)
+		}
+		return out
+	}
 	switch {
 	case len(req.IDs) > 0:
 		out := make([]string, 0, len(req.IDs))
 		for _, id := range req.IDs {
-			out = append(out, "nvidia.com/gpu="+id)
+			out = append(out, compose.CDIGPUPrefix+id)
 		}
 		return out
 	case req.Count > 0:
 		out := make([]string, 0, req.Count)
 		for i := range int(req.Count) {
-			out = append(out, "nvidia.com/gpu="+strconv.Itoa(i))
+			out = append(out, compose.CDIGPUPrefix+strconv.Itoa(i))
 		}
 		return out
 	}
 	// count: all (-1), or a reservation without a count.
-	return []string{"nvidia.com/gpu=all"}
+	return []string{compose.CDIGPUPrefix + "all"}
 }
 
 func tmpfsList(list types.StringList) map[string]string {

@@ -14,12 +14,18 @@ import (
 )
 
 // mounts renders volumes as Binds strings ("src:dst[:opts]"), which both
-// engines accept with SELinux and propagation options.
+// engines accept with SELinux and propagation options, and Podman also
+// with U (chown the mount to the container's user; compose-go drops it,
+// compose.Service.VolumeOptions has it back). Docker knows no U, and
+// docker compose drops it too. Secrets and configs follow the volumes.
 func (sp *spec) mounts(st *compose.Stack, svc compose.Service, hc *container.HostConfig) error {
 	for _, v := range svc.Config.Volumes {
 		var opts []string
 		if v.ReadOnly {
 			opts = append(opts, "ro")
+		}
+		if sp.podman && (v.Type == types.VolumeTypeBind || v.Type == types.VolumeTypeVolume) {
+			opts = append(opts, svc.EngineVolumeOptions(v.Target)...)
 		}
 		switch v.Type {
 		case types.VolumeTypeBind:
@@ -54,19 +60,22 @@ func (sp *spec) mounts(st *compose.Stack, svc compose.Service, hc *container.Hos
 			sp.volumes = append(sp.volumes, v.Source)
 			hc.Binds = append(hc.Binds, bind(volumeName(st, v.Source), v.Target, opts))
 		case types.VolumeTypeTmpfs:
-			o := ""
+			var o []string
 			if v.Tmpfs != nil && v.Tmpfs.Size > 0 {
-				o = "size=" + strconv.FormatInt(int64(v.Tmpfs.Size), 10)
+				o = append(o, "size="+strconv.FormatInt(int64(v.Tmpfs.Size), 10))
+			}
+			if v.Tmpfs != nil && v.Tmpfs.Mode != 0 {
+				o = append(o, "mode="+strconv.FormatUint(uint64(v.Tmpfs.Mode), 8))
 			}
 			if hc.Tmpfs == nil {
 				hc.Tmpfs = map[string]string{}
 			}
-			hc.Tmpfs[v.Target] = o
+			hc.Tmpfs[v.Target] = strings.Join(o, ",")
 		default:
 			return fmt.Errorf("service %s: volume type %q is not supported", svc.Name, v.Type)
 		}
 	}
-	return nil
+	return sp.fileMounts(st, svc, hc)
 }
 
 func bind(src, dst string, opts []string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -110,8 +111,10 @@ func TestBuildSpecLikeCompose(t *testing.T) {
 	if hc.NanoCPUs != 1_500_000_000 || hc.Memory != 512<<20 || hc.PidsLimit == nil || *hc.PidsLimit != 100 {
 		t.Errorf("limits: cpus %d memory %d pids %v", hc.NanoCPUs, hc.Memory, hc.PidsLimit)
 	}
-	if len(hc.Devices) != 1 || hc.Devices[0].PathOnHost != "nvidia.com/gpu=0" || len(hc.DeviceRequests) != 0 {
-		t.Errorf("podman GPU = %v / %v, want CDI nvidia.com/gpu=0", hc.Devices, hc.DeviceRequests)
+	// Podman: CDI names for the libpod endpoint, never compat Devices
+	// (which Podman turns into nvidia.com/gpu=0::rwm and fails).
+	if !slices.Equal(sp.cdi, []string{"nvidia.com/gpu=0"}) || len(hc.Devices) != 0 || len(hc.DeviceRequests) != 0 {
+		t.Errorf("podman GPU = cdi %v devices %v requests %v, want CDI nvidia.com/gpu=0", sp.cdi, hc.Devices, hc.DeviceRequests)
 	}
 	// Networks: higher priority first, service name plus its aliases.
 	if len(sp.networks) != 2 || sp.networks[0].name != "p_back" || sp.networks[1].name != "p_front" {
@@ -138,43 +141,69 @@ func containerPort(s string) nat.Port { return nat.Port(s) }
 
 func TestGPURequests(t *testing.T) {
 	cases := []struct {
-		devices string
+		service string // the service's GPU lines
 		cdi     []string
-		count   int
-		ids     []string
+		docker  []container.DeviceRequest
 	}{
-		{"{driver: nvidia, count: 1, capabilities: [gpu]}", []string{"nvidia.com/gpu=0"}, 1, nil},
-		{"{driver: nvidia, count: 2, capabilities: [gpu]}", []string{"nvidia.com/gpu=0", "nvidia.com/gpu=1"}, 2, nil},
-		{"{driver: nvidia, count: all, capabilities: [gpu]}", []string{"nvidia.com/gpu=all"}, -1, nil},
-		{"{capabilities: [gpu], device_ids: ['1', '3']}", []string{"nvidia.com/gpu=1", "nvidia.com/gpu=3"}, 0, []string{"1", "3"}},
-		// compose-go reads a missing count as all.
-		{"{capabilities: [gpu]}", []string{"nvidia.com/gpu=all"}, -1, nil},
+		{"deploy: {resources: {reservations: {devices: [{driver: nvidia, count: 1, capabilities: [gpu]}]}}}",
+			[]string{"nvidia.com/gpu=0"}, []container.DeviceRequest{{Driver: "nvidia", Count: 1, Capabilities: [][]string{{"gpu"}}}}},
+		{"deploy: {resources: {reservations: {devices: [{driver: nvidia, count: 2, capabilities: [gpu]}]}}}",
+			[]string{"nvidia.com/gpu=0", "nvidia.com/gpu=1"}, []container.DeviceRequest{{Driver: "nvidia", Count: 2, Capabilities: [][]string{{"gpu"}}}}},
+		{"deploy: {resources: {reservations: {devices: [{driver: nvidia, count: all, capabilities: [gpu]}]}}}",
+			[]string{"nvidia.com/gpu=all"}, []container.DeviceRequest{{Driver: "nvidia", Count: -1, Capabilities: [][]string{{"gpu"}}}}},
+		{"deploy: {resources: {reservations: {devices: [{capabilities: [gpu], device_ids: ['1', '3']}]}}}",
+			[]string{"nvidia.com/gpu=1", "nvidia.com/gpu=3"}, []container.DeviceRequest{{DeviceIDs: []string{"1", "3"}, Capabilities: [][]string{{"gpu"}}}}},
+		// The compose spec: neither count nor device_ids means all.
+		{"deploy: {resources: {reservations: {devices: [{capabilities: [gpu]}]}}}",
+			[]string{"nvidia.com/gpu=all"}, []container.DeviceRequest{{Count: -1, Capabilities: [][]string{{"gpu"}}}}},
+		// driver: cdi names devices in full.
+		{"deploy: {resources: {reservations: {devices: [{driver: cdi, device_ids: ['nvidia.com/gpu=1'], capabilities: [gpu]}]}}}",
+			[]string{"nvidia.com/gpu=1"}, []container.DeviceRequest{{Driver: "cdi", DeviceIDs: []string{"nvidia.com/gpu=1"}, Capabilities: [][]string{{"gpu"}}}}},
+		// CDI names in devices: a cdi request on Docker.
+		{"devices: ['nvidia.com/gpu=2']",
+			[]string{"nvidia.com/gpu=2"}, []container.DeviceRequest{{Driver: "cdi", DeviceIDs: []string{"nvidia.com/gpu=2"}}}},
+		// gpus: all / gpus: [{count: 1}]
+		{"gpus: all",
+			[]string{"nvidia.com/gpu=all"}, []container.DeviceRequest{{Driver: "nvidia", Count: -1, Capabilities: [][]string{{"gpu"}}}}},
+		{"gpus: [{count: 1}]",
+			[]string{"nvidia.com/gpu=0"}, []container.DeviceRequest{{Driver: "nvidia", Count: 1, Capabilities: [][]string{{"gpu"}}}}},
+		{"gpus: [{device_ids: ['2']}]",
+			[]string{"nvidia.com/gpu=2"}, []container.DeviceRequest{{Driver: "nvidia", DeviceIDs: []string{"2"}, Capabilities: [][]string{{"gpu"}}}}},
 	}
 	for _, tc := range cases {
-		st := load(t, t.TempDir(), "services:\n  ai:\n    image: x\n    deploy: {resources: {reservations: {devices: ["+tc.devices+"]}}}\n")
+		st := load(t, t.TempDir(), "services:\n  ai:\n    image: x\n    "+tc.service+"\n")
 		ai, _ := st.Service("ai")
 		sp, err := buildSpec(st, *ai, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for _, d := range sp.host.Devices {
-			got = append(got, d.PathOnHost)
+		if !slices.Equal(sp.cdi, tc.cdi) || len(sp.host.Devices) != 0 {
+			t.Errorf("%s: CDI devices %v (plain %v), want %v", tc.service, sp.cdi, sp.host.Devices, tc.cdi)
 		}
-		if !slices.Equal(got, tc.cdi) {
-			t.Errorf("%s: CDI devices %v, want %v", tc.devices, got, tc.cdi)
+		// One detector: the GPUs the gate serialises are the ones attached.
+		if !ai.GPU.Required {
+			t.Errorf("%s: compose does not see a GPU", tc.service)
+		}
+		lanes := ai.GPU.Lanes()
+		wantLanes := []string{}
+		for _, n := range tc.cdi {
+			if id := strings.TrimPrefix(n, "nvidia.com/gpu="); id != "all" {
+				wantLanes = append(wantLanes, id)
+			}
+		}
+		if !slices.Equal(lanes, wantLanes) && (len(lanes) != 0 || len(wantLanes) != 0) {
+			t.Errorf("%s: gate lanes %v, attached %v", tc.service, lanes, tc.cdi)
 		}
 		sp, _ = buildSpec(st, *ai, false)
-		r := sp.host.DeviceRequests
-		if len(r) != 1 || r[0].Count != tc.count || !slices.Equal(r[0].DeviceIDs, tc.ids) || !slices.Contains(r[0].Capabilities[0], "gpu") {
-			t.Errorf("%s: docker device requests %+v", tc.devices, r)
+		if !reflect.DeepEqual(sp.host.DeviceRequests, tc.docker) || len(sp.cdi) != 0 || len(sp.host.Devices) != 0 {
+			t.Errorf("%s: docker device requests %+v (devices %v), want %+v", tc.service, sp.host.DeviceRequests, sp.host.Devices, tc.docker)
 		}
 	}
-	st := load(t, t.TempDir(), "services:\n  web: {image: x}\n")
+	st := load(t, t.TempDir(), "services:\n  web: {image: x, devices: ['/dev/null:/dev/foo']}\n")
 	web, _ := st.Service("web")
 	sp, _ := buildSpec(st, *web, true)
-	if len(sp.host.Devices) != 0 || len(sp.host.DeviceRequests) != 0 {
-		t.Errorf("no GPU asked, got %v %v", sp.host.Devices, sp.host.DeviceRequests)
+	if len(sp.cdi) != 0 || len(sp.host.DeviceRequests) != 0 || len(sp.host.Devices) != 1 || sp.host.Devices[0].PathOnHost != "/dev/null" {
+		t.Errorf("no GPU asked, got cdi %v devices %v requests %v", sp.cdi, sp.host.Devices, sp.host.DeviceRequests)
 	}
 }
 
@@ -210,7 +239,7 @@ func TestCreateWiresEveryNetwork(t *testing.T) {
 	fa := &fakeAPI{missing: true}
 	log, _ := newLogRecorder(t)
 	c := newClient(fa, Options{Logger: log, Host: "tcp://remote:2375"})
-	st := load(t, t.TempDir(), fullService)
+	st := load(t, t.TempDir(), strings.Replace(fullService, "        reservations: {devices: [{driver: nvidia, count: 1, capabilities: [gpu]}]}\n", "", 1))
 	id, err := c.Create(t.Context(), st, "web")
 	if err != nil {
 		t.Fatal(err)
@@ -234,9 +263,5 @@ func TestCreateWiresEveryNetwork(t *testing.T) {
 	// Remote engine: bind sources are not made on this host.
 	if _, err := os.Stat(filepath.Join(st.WorkingDir, "conf")); err == nil {
 		t.Errorf("bind source created for a tcp:// engine")
-	}
-	// Podman (from the fake's version): GPUs as CDI devices.
-	if d := fa.created[0].host.Devices; len(d) != 1 || d[0].PathOnHost != "nvidia.com/gpu=0" {
-		t.Errorf("devices %v", d)
 	}
 }

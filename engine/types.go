@@ -100,6 +100,10 @@ type Container struct {
 	RestartCount  int
 	Created       time.Time
 	State         State
+	// HostPorts are the published host ports ("127.0.0.1:5432/tcp") and
+	// Volumes the named volumes mounted, as a container list reports them.
+	HostPorts []string
+	Volumes   []string
 }
 
 // EngineRestarts reports whether the engine itself restarts this container

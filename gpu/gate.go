@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,15 +98,14 @@ var (
 	ErrUnknownDevice = errors.New("no such GPU")
 )
 
-// Gate serialises GPU service starts, stops and restarts: one request holds
-// the lane from Acquire to Release, the queue is ordered by priority then
-// arrival, and a start is admitted only when free VRAM covers its need.
-// The head of the queue blocks those behind it even when a smaller one would
-// fit: the most critical service must not be starved by lesser ones.
-//
-// One lane serves every GPU on the host; per-device lanes would let
-// services on different GPUs overlap, at the cost of a rule for services
-// that may land on any device.
+// Gate serialises GPU service starts, stops and restarts, one lane per GPU:
+// a request holds the lanes of its devices (Request.Devices; none named
+// means every GPU) from Acquire to Release, the queue is ordered by
+// priority then arrival, and a start is admitted only when free VRAM
+// covers its need. Requests whose devices do not overlap pass each other:
+// services pinned to different GPUs cannot mis-size each other. On a lane,
+// the first queued request blocks those behind it even when a smaller one
+// would fit: the most critical service must not be starved by lesser ones.
 type Gate struct {
 	src SnapshotSource
 	clk clock.Clock
@@ -113,8 +114,8 @@ type Gate struct {
 
 	mu           sync.Mutex
 	seq          uint64
-	queue        []*waiter // sorted by (priority, seq)
-	holder       *Slot
+	queue        []*waiter     // sorted by (priority, seq)
+	holders      []*Slot       // on disjoint lanes
 	changed      chan struct{} // closed and replaced on every queue change
 	loggedNoNVML bool
 }
@@ -124,6 +125,10 @@ type waiter struct {
 	seq    uint64
 	since  time.Time
 	reason string // set by the head while it waits for memory
+	// lanes are the devices the request holds, as canonical keys; nil is
+	// every GPU, which is also what a request counts as until its first
+	// NVML reading resolves its Devices.
+	lanes []string
 }
 
 // NewGate returns a gate reading VRAM from src.
@@ -168,10 +173,16 @@ func (t *Ticket) Wait(ctx context.Context) (*Slot, error) {
 		g.logNoNVMLOnce(snap.Reason)
 		return &Slot{gate: g, req: r, passthrough: true}, nil
 	}
+	if lanes := laneKeys(snap, r.Devices); lanes != nil {
+		g.mu.Lock()
+		w.lanes = lanes
+		g.broadcastLocked() // those behind w on other lanes may go now
+		g.mu.Unlock()
+	}
 	fresh, loggedWait := true, false
 	for {
 		g.mu.Lock()
-		turn := g.holder == nil && g.queue[0] == w
+		turn := g.turnLocked(w)
 		ch := g.changed
 		g.mu.Unlock()
 		if !turn {
@@ -251,16 +262,94 @@ func (g *Gate) dequeue(w *waiter) {
 	}
 }
 
-// grant hands w the lane if it is still its turn; nil means it is not.
+// turnLocked: no holder and no request queued ahead of w shares a lane
+// with it.
+func (g *Gate) turnLocked(w *waiter) bool {
+	return g.holderOnLocked(w) == nil && g.aheadOnLocked(w) == nil
+}
+
+func (g *Gate) holderOnLocked(w *waiter) *Slot {
+	for _, h := range g.holders {
+		if overlap(h.lanes, w.lanes) {
+			return h
+		}
+	}
+	return nil
+}
+
+func (g *Gate) aheadOnLocked(w *waiter) *waiter {
+	for _, o := range g.queue {
+		if o == w {
+			return nil
+		}
+		if overlap(o.lanes, w.lanes) {
+			return o
+		}
+	}
+	return nil
+}
+
+// overlap reports whether two lane sets share a GPU; nil is every GPU.
+func overlap(a, b []string) bool {
+	if a == nil || b == nil {
+		return true
+	}
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// laneKeys names the devices refs (index or UUID) resolve to, one key per
+// GPU whichever way it was named; nil (every GPU) for no refs. A ref NVML
+// does not list keeps its own name (fit reports it).
+func laneKeys(snap Snapshot, refs []string) []string {
+	if len(refs) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(refs))
+	for _, ref := range refs {
+		key := "ref:" + ref
+		if d, ok := snap.device(ref); ok {
+			key = fmt.Sprint(d.Index)
+		}
+		if !slices.Contains(out, key) {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// Overlap reports whether two services' GPUs (Request.Devices, by index or
+// UUID; none is every GPU) may share a lane. Without NVML a UUID and an
+// index cannot be matched, so they count as overlapping.
+func Overlap(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, x := range a {
+		for _, y := range b {
+			if x == y || strings.HasPrefix(x, "GPU-") != strings.HasPrefix(y, "GPU-") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// grant hands w its lanes if it is still its turn; nil means it is not.
 func (g *Gate) grant(w *waiter, snap Snapshot, waited bool) *Slot {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.holder != nil || g.queue[0] != w {
+	i := slices.Index(g.queue, w)
+	if i < 0 || !g.turnLocked(w) {
 		return nil
 	}
-	g.queue = g.queue[1:]
-	s := &Slot{gate: g, req: w.req, grantedAt: g.clk.Now(), baseline: usedOn(snap, w.req.Devices)}
-	g.holder = s
+	g.queue = slices.Delete(g.queue, i, i+1)
+	s := &Slot{gate: g, req: w.req, lanes: w.lanes, grantedAt: g.clk.Now(), baseline: usedOn(snap, w.req.Devices)}
+	g.holders = append(g.holders, s)
 	g.broadcastLocked()
 	if waited {
 		g.log.Info("gpu: admitted", "service", w.req.Service, "op", w.req.Op, "waited", g.clk.Since(w.since))
@@ -271,8 +360,8 @@ func (g *Gate) grant(w *waiter, snap Snapshot, waited bool) *Slot {
 func (g *Gate) release(s *Slot) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.holder == s {
-		g.holder = nil
+	if i := slices.Index(g.holders, s); i >= 0 {
+		g.holders = slices.Delete(g.holders, i, i+1)
 		g.broadcastLocked()
 	}
 }
@@ -297,15 +386,16 @@ func (g *Gate) Waiting() []Wait {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := make([]Wait, 0, len(g.queue))
-	for i, w := range g.queue {
+	for _, w := range g.queue {
 		var reason string
+		h, ahead := g.holderOnLocked(w), g.aheadOnLocked(w)
 		switch {
-		case g.holder != nil && g.holder.req.Op == OpStop:
-			reason = fmt.Sprintf("waiting for %s to stop", g.holder.req.Service)
-		case g.holder != nil:
-			reason = fmt.Sprintf("waiting for %s to settle", g.holder.req.Service)
-		case i > 0:
-			reason = fmt.Sprintf("queued behind %s", g.queue[0].req.Service)
+		case h != nil && h.req.Op == OpStop:
+			reason = fmt.Sprintf("waiting for %s to stop", h.req.Service)
+		case h != nil:
+			reason = fmt.Sprintf("waiting for %s to settle", h.req.Service)
+		case ahead != nil:
+			reason = fmt.Sprintf("queued behind %s", ahead.req.Service)
 		case w.reason != "":
 			reason = w.reason
 		default:
@@ -323,6 +413,9 @@ func (g *Gate) fit(snap Snapshot, r Request) (ok bool, reason string, err error)
 		return true, "", nil
 	}
 	need := r.NeedBytes + g.cfg.MarginBytes
+	if need < r.NeedBytes { // saturate: an absurd need must not wrap to a small one
+		need = math.MaxUint64
+	}
 	needText := formatBytes(r.NeedBytes)
 	if g.cfg.MarginBytes > 0 {
 		needText += " + " + formatBytes(g.cfg.MarginBytes) + " margin"

@@ -3,6 +3,7 @@ package gpu
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -83,6 +84,8 @@ func TestGateNeedThatNeverFits(t *testing.T) {
 			Request{Service: "ai-llm", NeedBytes: 23 * gib}, ErrNeverFits, "23.0 GiB + 2.0 GiB margin"},
 		{"assigned device too small", []uint64{80 * gib, 16 * gib}, 0,
 			Request{Service: "ai-llm", NeedBytes: 20 * gib, Devices: []string{"1"}}, ErrNeverFits, "GPU 1 has 16.0 GiB"},
+		{"an absurd need does not wrap around with the margin", []uint64{80 * gib}, 2 * gib,
+			Request{Service: "ai-llm", NeedBytes: math.MaxUint64 - gib}, ErrNeverFits, "largest GPU has 80.0 GiB"},
 		{"unknown device", []uint64{80 * gib}, 0,
 			Request{Service: "ai-llm", NeedBytes: gib, Devices: []string{"GPU-zz"}}, ErrUnknownDevice, `"GPU-zz"`},
 	}

@@ -26,10 +26,18 @@ type Monitor struct {
 	log      *slog.Logger
 	procRoot string
 
-	mu         sync.Mutex
+	// drvMu serialises the driver and guards what only a read touches.
+	drvMu      sync.Mutex
 	inited     bool
 	initErr    error
 	lastReason string // the unavailability last logged, "" when available
+
+	// mu guards the single read in flight and its result: callers share
+	// one NVML read, and each waits only as long as its own context.
+	mu       sync.Mutex
+	inflight chan struct{}
+	result   Snapshot
+	slow     bool // a caller gave up waiting; logged once until a read returns
 }
 
 // MonitorOption configures a Monitor.
@@ -53,9 +61,46 @@ func NewMonitor(drv Driver, log *slog.Logger, opts ...MonitorOption) *Monitor {
 // changes) that is logged, never on every call. An Init failure is final:
 // a host without the library does not grow one while the agent runs, and
 // retrying would only repeat the dlopen.
+//
+// NVML calls cannot be cancelled, so a read runs on its own and concurrent
+// callers share it; each returns when its ctx ends, with Available=false
+// and the reason, so a hung driver stalls neither /gpu, /metrics nor the
+// gate.
 func (m *Monitor) Snapshot(ctx context.Context) Snapshot {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	done := m.inflight
+	if done == nil {
+		done = make(chan struct{})
+		m.inflight = done
+		go func() {
+			snap := m.read()
+			m.mu.Lock()
+			m.result, m.inflight, m.slow = snap, nil, false
+			m.mu.Unlock()
+			close(done)
+		}()
+	}
+	m.mu.Unlock()
+	select {
+	case <-done:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.result
+	case <-ctx.Done():
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.slow {
+			m.slow = true
+			m.log.Warn("gpu: NVML did not answer in time; VRAM figures unknown until it does", "err", ctx.Err())
+		}
+		return Snapshot{Reason: "NVML did not answer in time"}
+	}
+}
+
+// read is one NVML read; only one runs at a time.
+func (m *Monitor) read() Snapshot {
+	m.drvMu.Lock()
+	defer m.drvMu.Unlock()
 	if !m.inited {
 		m.inited = true
 		if err := m.drv.Init(); err != nil {
@@ -113,8 +158,8 @@ func (m *Monitor) UsageByContainer(ctx context.Context) map[string]uint64 {
 
 // Close shuts NVML down if it was initialised.
 func (m *Monitor) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.drvMu.Lock()
+	defer m.drvMu.Unlock()
 	if !m.inited || m.initErr != nil {
 		return nil
 	}

@@ -1,10 +1,13 @@
 package gpu
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hostagent/hostagent/internal/cgroup/cgrouptest"
 )
@@ -146,3 +149,58 @@ const (
 	idA = "8c6c7f5e0b1d4a3f9e2c7b6a5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c"
 	idB = "1111111111111111111111111111111111111111111111111111111111111111"
 )
+
+// hungDriver's Devices blocks until released, like an NVML call on a
+// wedged driver.
+type hungDriver struct {
+	fakeDriver
+	release chan struct{}
+	calls   atomic.Int32
+}
+
+func (d *hungDriver) Devices() ([]Device, error) {
+	d.calls.Add(1)
+	<-d.release
+	return d.fakeDriver.Devices()
+}
+
+func TestMonitorHungNVMLStallsNoCaller(t *testing.T) {
+	drv := &hungDriver{release: make(chan struct{})}
+	drv.set([]Device{{Index: 0, UUID: "GPU-a", TotalBytes: 80 * gib, FreeBytes: 80 * gib}}, nil)
+	log, _ := newLogger()
+	m := NewMonitor(drv, log)
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			snap := m.Snapshot(ctx)
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("Snapshot waited %s on a hung driver, want its own deadline", d)
+			}
+			if snap.Available || snap.Reason == "" {
+				t.Errorf("snapshot %+v, want unavailable with a reason", snap)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := drv.calls.Load(); n != 1 {
+		t.Errorf("%d concurrent driver reads, want the callers to share one", n)
+	}
+	close(drv.release)
+	// Once the driver answers, the next caller gets real figures.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		snap := m.Snapshot(context.Background())
+		if snap.Available {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still unavailable after the driver answered: %+v", snap)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -77,7 +77,8 @@ func (r SettleResult) Learned() (uint64, bool) {
 type Slot struct {
 	gate        *Gate
 	req         Request
-	passthrough bool // no NVML: holds nothing, Settle returns at once
+	passthrough bool     // no NVML: holds nothing, Settle returns at once
+	lanes       []string // the GPUs held (nil: every GPU)
 	grantedAt   time.Time
 	baseline    uint64 // device used at admission, over req.Devices
 

@@ -28,7 +28,7 @@ e2e-run: $(NFPM) | $(BUILD)
 # e2e-pkg builds E2E_MAIN at VERSION and packages it into dist/$(E2E_SLOT).
 .PHONY: e2e-pkg
 e2e-pkg:
-	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(E2E_TAGS)' -ldflags '$(LDFLAGS)' -o $(E2E_DIR)/bin/$(E2E_SLOT)/hostagent $(E2E_MAIN)
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=pie -tags '$(E2E_TAGS)' -ldflags '$(PKG_LDFLAGS)' -o $(E2E_DIR)/bin/$(E2E_SLOT)/hostagent $(E2E_MAIN)
 	$(MAKE) --no-print-directory package-only PKG_BIN=$(E2E_DIR)/bin/$(E2E_SLOT)/hostagent PKG_VERSION=$(VERSION) DIST=$(E2E_DIR)/dist/$(E2E_SLOT)
 
 .PHONY: e2e-clean

@@ -40,7 +40,10 @@ func (c *Command) Probe(ctx context.Context, id engine.ContainerID) Result {
 	r, err := c.exec.Exec(ctx, id, c.argv, engine.ExecOptions{Timeout: c.timeout, MaxOutput: engine.DefaultMaxOutput})
 	res.Latency = c.clock.Since(began)
 	switch {
-	case errors.Is(err, engine.ErrExecTimeout):
+	case errors.Is(err, engine.ErrExecTimeout),
+		// The caller's deadline may fire with the exec's own: a check that
+		// ran its full timeout has timed out, whoever noticed first.
+		errors.Is(err, context.DeadlineExceeded) && res.Latency >= c.timeout:
 		res.Outcome, res.Err = Failure, err
 		res.Detail = "no exit within " + c.timeout.String()
 	case err != nil:

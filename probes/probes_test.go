@@ -25,12 +25,17 @@ type fakeEngine struct {
 	ctr     engine.Container
 	ctrErr  error
 	block   bool // ignore the context and hang
+	hang    bool // hang until the context ends, then return its error (as engine.Exec does)
 }
 
 func (f *fakeEngine) Exec(ctx context.Context, _ engine.ContainerID, argv []string, opts engine.ExecOptions) (engine.ExecResult, error) {
 	f.argv, f.opts = argv, opts
 	if f.block {
 		select {}
+	}
+	if f.hang {
+		<-ctx.Done()
+		return engine.ExecResult{}, fmt.Errorf("exec in c1: %w", ctx.Err())
 	}
 	return f.exec, f.execErr
 }
@@ -234,4 +239,22 @@ type execFunc func() (engine.ExecResult, error)
 
 func (f execFunc) Exec(context.Context, engine.ContainerID, []string, engine.ExecOptions) (engine.ExecResult, error) {
 	return f()
+}
+
+// A check that hangs past its timeout is a failed check even when the
+// caller's deadline (the supervisor's, equal to the check's timeout) is
+// what ended it: before, that was an "error" and never counted, so the
+// service stayed STARTING for ever.
+func TestCommandHangingPastTimeoutFails(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	p, err := ForSpec(compose.HealthSpec{Method: compose.HealthCommand, Command: []string{"sleep", "60"}, Timeout: timeout}, &fakeEngine{hang: true}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	r := p.Probe(ctx, "c1")
+	if r.Outcome != Failure || !strings.Contains(r.Detail, "no exit within") {
+		t.Errorf("got %s (detail %q, err %v), want a failure: no exit within %s", r, r.Detail, r.Err, timeout)
+	}
 }

@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that the tests, the demo and the packaging
-# need. Idempotent: apt-get runs only when something is missing, and then
+# need (`runtime`: only what the demo needs). Idempotent: apt-get runs only when something is missing, and then
 # `apt-get update` runs once.
 set -euo pipefail
 
-packages=(podman runc netavark aardvark-dns iptables busybox-static redis-server debootstrap wrk rpm
-  iproute2 curl ca-certificates procps psmisc git make gcc)
+# What Podman needs to run containers here (netavark fails every start
+# without a firewall backend, and Podman only suggests iptables), and the
+# demo's images (busybox-static).
+runtime=(podman runc netavark aardvark-dns iptables busybox-static ca-certificates procps git make gcc)
+# What the tests add: Redis, the systemd e2e's rootfs, load and packaging
+# tools, the status page's browser.
+tests=(redis-server debootstrap wrk rpm iproute2 curl psmisc chromium)
+
+case "${1:-all}" in
+  runtime) packages=("${runtime[@]}") ;;
+  all) packages=("${runtime[@]}" "${tests[@]}") ;;
+  *) echo "usage: install-deps.sh [runtime|all]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -403,6 +403,10 @@ func (s *Resilient) mergeLocked(ctx context.Context, remote map[string]Record) (
 			deletes = append(deletes, service)
 			continue
 		}
+		// A remote clock ahead of ours must not win every resync.
+		if now := s.clock.Now(); rr.UpdatedAt.After(now.Add(ClockSkew)) {
+			rr.UpdatedAt = now
+		}
 		lr, ok := local[service]
 		if ok && !rr.UpdatedAt.After(lr.UpdatedAt) {
 			continue

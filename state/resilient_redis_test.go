@@ -88,9 +88,11 @@ func TestResilientRedisRestartMidRun(t *testing.T) {
 
 func TestResilientAgentRestartResumesCounts(t *testing.T) {
 	root, srv := t.TempDir(), redistest.Start(t)
-	clk := clock.NewFake(epoch)
-	first := openResilient(t, root, srv, "proj", clk, nil)
 	r := fullRecord("ai-florence")
+	// The agent's clock is after the record was written (a stored time in
+	// the future is not trusted as is).
+	clk := clock.NewFake(r.UpdatedAt.Add(time.Hour))
+	first := openResilient(t, root, srv, "proj", clk, nil)
 	r.FailureCount, r.RestartCount = 4, 11
 	if err := first.Save(t.Context(), r); err != nil {
 		t.Fatal(err)

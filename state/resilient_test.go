@@ -287,6 +287,25 @@ func TestResilientResyncNewestUpdatedAtWins(t *testing.T) {
 	wantRecords(t, loadOf(t, &remote.Memory), want...)
 }
 
+// A remote record stamped in the future (a wrong clock, a forged record)
+// does not win the resync over a newer local one.
+func TestResilientResyncDistrustsAFutureUpdatedAt(t *testing.T) {
+	local, remote := NewMemory(), &flakyRemote{}
+	if err := local.Save(t.Context(), rec("db", 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Memory.Save(t.Context(), rec("db", 365*24*time.Hour, 9)); err != nil {
+		t.Fatal(err)
+	}
+	// The agent's clock: an hour after the local save.
+	s := NewResilient(t.Context(), local, remote, ResilientOptions{Clock: clock.NewFake(epoch.Add(time.Hour))})
+	closeAtCleanup(t, s)
+	got := loadOf(t, local)
+	if got["db"].FailureCount == 9 && got["db"].UpdatedAt.After(epoch.Add(2*time.Hour)) {
+		t.Errorf("the future-dated remote record was taken as it is: %+v", got["db"])
+	}
+}
+
 func TestResilientSavesDuringResyncAreNotLost(t *testing.T) {
 	rig := newRig(t, true, ResilientOptions{})
 	rig.save(t, rec("before", 1, 1))

@@ -79,6 +79,13 @@ type Engine interface {
 	// ConfigHash is the hash Create stamps on a container of svc, so a
 	// changed service can be recognised.
 	ConfigHash(st *compose.Stack, svc *compose.Service) string
+	// EnsureImage makes sure svc's image exists before a create (pulled
+	// or built per its pull_policy), reporting progress lines as it goes.
+	EnsureImage(ctx context.Context, st *compose.Stack, svc *compose.Service, progress func(string)) error
+	// Condition reports whether err is a host condition (image
+	// unavailable, GPU runtime missing, engine broken or unreachable)
+	// rather than the service's failure, and the words that name it.
+	Condition(err error) (string, bool)
 }
 
 // ProbeResult is one health check. Err set means the check could not be

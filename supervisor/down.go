@@ -50,7 +50,8 @@ func StopStack(ctx context.Context, e Engine, st *compose.Stack, plan *compose.P
 			continue
 		}
 		log.Info("stopping", "service", ps.Name, "phase", ps.Phase)
-		if err := e.Stop(ctx, c.ID, timeout); err != nil {
+		// Each service gets its own stop_grace_period; timeout is the default.
+		if err := e.Stop(ctx, c.ID, ps.StopTimeout(timeout)); err != nil {
 			errs = append(errs, fmt.Errorf("stopping %s: %w", ps.Name, err))
 		}
 	}

@@ -23,11 +23,20 @@ type fakeEngine struct {
 	starts    []startRecord
 	creates   int
 	stops     int
+	// stopGrace: per service, the timeouts Stop was given.
+	stopGrace map[string][]time.Duration
 	crash     map[string]bool          // exits right after every start
 	exitCode  map[string]int           // exits with this code right after every start
 	block     map[string]chan struct{} // Start waits on it
 	createErr map[string]error
-	recreates []string // services, in order
+	// imageErr: EnsureImage fails so for the service; ensures counts calls.
+	imageErr map[string]error
+	ensures  map[string]int
+	// hostErr: Start and Inspect fail so (the engine cannot be reached).
+	hostErr error
+	// imageBlock: EnsureImage reports progress, then waits on it.
+	imageBlock chan struct{}
+	recreates  []string // services, in order
 }
 
 type startRecord struct {
@@ -45,6 +54,8 @@ func newFakeEngine(clk clock.Clock) *fakeEngine {
 		exitCode:  map[string]int{},
 		block:     map[string]chan struct{}{},
 		createErr: map[string]error{},
+		imageErr:  map[string]error{},
+		ensures:   map[string]int{},
 	}
 }
 
@@ -76,6 +87,10 @@ func (f *fakeEngine) Create(_ context.Context, st *compose.Stack, svc *compose.S
 
 func (f *fakeEngine) Start(_ context.Context, id string) error {
 	f.mu.Lock()
+	if f.hostErr != nil {
+		defer f.mu.Unlock()
+		return f.hostErr
+	}
 	c, ok := f.ctrs[id]
 	if !ok {
 		f.mu.Unlock()
@@ -105,7 +120,7 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
+func (f *fakeEngine) Stop(_ context.Context, id string, timeout time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, ok := f.ctrs[id]
@@ -113,6 +128,10 @@ func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
 		return errNoSuchContainer
 	}
 	f.stops++
+	if f.stopGrace == nil {
+		f.stopGrace = map[string][]time.Duration{}
+	}
+	f.stopGrace[c.Service] = append(f.stopGrace[c.Service], timeout)
 	if c.Running {
 		c.Running, c.ExitCode, c.FinishedAt = false, 0, f.clock.Now()
 		f.events <- EngineEvent{Kind: EventDie, ContainerID: id, Service: c.Service, Time: f.clock.Now()}
@@ -135,6 +154,9 @@ func (f *fakeEngine) Remove(_ context.Context, id string) error {
 func (f *fakeEngine) Inspect(_ context.Context, id string) (Container, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.hostErr != nil {
+		return Container{}, f.hostErr
+	}
 	c, ok := f.ctrs[id]
 	if !ok {
 		return Container{}, errNoSuchContainer
@@ -146,6 +168,59 @@ func (f *fakeEngine) Events(ctx context.Context, _ string) <-chan EngineEvent { 
 
 func (f *fakeEngine) ConfigHash(_ *compose.Stack, svc *compose.Service) string {
 	return "hash-" + svc.Image
+}
+
+func (f *fakeEngine) EnsureImage(_ context.Context, _ *compose.Stack, svc *compose.Service, progress func(string)) error {
+	f.mu.Lock()
+	f.ensures[svc.Name]++
+	err, block := f.imageErr[svc.Name], f.imageBlock
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	progress("pulling image " + svc.Image)
+	if block != nil {
+		<-block
+	}
+	return nil
+}
+
+// errFakeImage and errFakeUnreachable stand for the engine's host
+// conditions.
+var (
+	errFakeImage       = errors.New("image unavailable")
+	errFakeUnreachable = errors.New("engine unavailable")
+)
+
+func (f *fakeEngine) Condition(err error) (string, bool) {
+	if !errors.Is(err, errFakeImage) && !errors.Is(err, errFakeUnreachable) {
+		return "", false
+	}
+	return err.Error(), true
+}
+
+func (f *fakeEngine) containerOf(service string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.byService[service]
+}
+
+func (f *fakeEngine) setHostErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hostErr = err
+}
+
+func (f *fakeEngine) setImageErr(service string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.imageErr[service] = err
+}
+
+func (f *fakeEngine) ensureCount(service string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ensures[service]
 }
 
 // kill makes a service's container die as `podman kill` would.

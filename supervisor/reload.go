@@ -122,8 +122,9 @@ func (s *Supervisor) retire(ctx context.Context, r *runner) {
 	delete(s.views, r.svc.Name)
 	s.mu.Unlock()
 	if id != "" {
-		sctx, cancel := context.WithTimeout(ctx, s.cfg.StopTimeout+30*time.Second)
-		if err := s.engine.Stop(sctx, id, s.cfg.StopTimeout); err != nil {
+		stop := r.svc.StopTimeout(s.cfg.StopTimeout)
+		sctx, cancel := context.WithTimeout(ctx, stop+30*time.Second)
+		if err := s.engine.Stop(sctx, id, stop); err != nil {
 			s.log.Warn("reload: stopping a removed service failed", "service", r.svc.Name, "error", err)
 		}
 		cancel()

@@ -29,6 +29,8 @@ type runner struct {
 	acted   chan actionResult
 	learned chan uint64
 	poke    chan struct{}
+	// notes carries pull and build progress from the action in flight.
+	notes chan string
 
 	st          Status
 	enabled     bool
@@ -68,6 +70,11 @@ type runner struct {
 	detail       string
 	lastMessage  string
 	loggedBackup bool
+	// condition is the host condition the last start ran into ("" none);
+	// condAttempts counts those starts, apart from failures.
+	condition    string
+	condAttempts int
+	condKind     actionKind // what to retry: a recreate stays one
 }
 
 type commandKind int
@@ -127,10 +134,17 @@ func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, e
 		acted:   make(chan actionResult, 1),
 		learned: make(chan uint64, 1),
 		poke:    make(chan struct{}, 1),
+		notes:   make(chan string, 1),
 		enabled: true,
 		st:      NotFound,
 	}
 	if rec != nil {
+		// A stored record is trusted only within bounds (state.Trusted).
+		trusted, notes := rec.Trusted(s.clock.Now(), r.pol.Max)
+		for _, n := range notes {
+			r.log.Warn("Stored state bounded", "change", n)
+		}
+		rec = &trusted
 		r.enabled = rec.Enabled
 		r.failures = rec.FailureCount
 		r.restarts = rec.RestartCount
@@ -223,6 +237,11 @@ func (r *runner) run(ctx context.Context) {
 			}
 		case <-r.poke:
 			r.checkLaunch(ctx)
+		case n := <-r.notes:
+			if r.acting {
+				r.detail = n
+				r.publish("")
+			}
 		case <-timer.C():
 			r.wakes.Add(1)
 			r.tick(ctx)
@@ -266,8 +285,14 @@ func (r *runner) tick(ctx context.Context) {
 		if !r.launched {
 			r.checkLaunch(ctx)
 		} else if r.enabled && !r.stopping {
-			r.begin(ctx, actRestart, false)
-			r.publish(MsgRestartInitiated)
+			kind := actRestart
+			if r.condition != "" && r.condKind == actRecreate {
+				kind = actRecreate
+			}
+			r.begin(ctx, kind, false)
+			if r.condition == "" {
+				r.publish(MsgRestartInitiated)
+			}
 		}
 	}
 	if r.probeDue() && !r.probing && !now.Before(r.nextProbe) {

@@ -79,11 +79,18 @@ func (r *runner) reserveGPU(kind actionKind) *gpu.Ticket {
 	if need == 0 {
 		need = r.vram // learned on an earlier start
 	}
-	return r.s.gate.Reserve(gpu.Request{Service: r.svc.Name, Priority: gpuPriority(r.svc), NeedBytes: need, Op: op})
+	// Devices: the GPUs the engine attaches (count 1 is GPU 0), so services
+	// pinned to different GPUs take different lanes.
+	return r.s.gate.Reserve(gpu.Request{Service: r.svc.Name, Priority: gpuPriority(r.svc), NeedBytes: need, Op: op, Devices: r.svc.GPU.Lanes()})
 }
 
 func (r *runner) handleAction(ctx context.Context, a actionResult) {
 	now := r.s.clock.Now()
+	if why, ok := r.s.engine.Condition(a.err); a.err != nil && ok {
+		r.onCondition(ctx, a, why)
+		return
+	}
+	r.clearCondition()
 	if a.err != nil {
 		if a.slot != nil {
 			a.slot.Release()

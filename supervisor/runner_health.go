@@ -120,7 +120,7 @@ func (r *runner) onUnhealthy(ctx context.Context, now time.Time, res ProbeResult
 	if r.probeFails < max(r.svc.Health.Retries, 1) {
 		return
 	}
-	r.detail = trimOutput(res.Output)
+	r.detail = trimOutput(r.s.redact(res.Output))
 	r.log.Warn(fmt.Sprintf("Health check failed for %s", r.svc.Name), "consecutive", r.probeFails, "output", r.detail)
 	r.st = Unhealthy
 	r.fail(ctx, MsgHealthCheckFail)

@@ -80,7 +80,7 @@ func (r *runner) publish(msg string) {
 		exitCode:  r.downExitCode(),
 		failed:    r.failedOnce,
 		enabled:   r.enabled,
-		begun:     r.launched || r.acting,
+		begun:     r.launched || r.acting || r.condition != "",
 	}
 	r.s.update(st, view, msg)
 }

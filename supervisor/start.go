@@ -9,11 +9,26 @@ import (
 	"github.com/hostagent/hostagent/gpu"
 )
 
-// act performs a start or restart: the GPU gate for GPU services, then a
-// start slot, then the engine calls.
+// act performs a start or restart: the image when a container is to be
+// made, the GPU gate for GPU services, then a start slot, then the engine
+// calls.
 func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedService, kind actionKind, ctr Container, ticket *gpu.Ticket) actionResult {
 	res := actionResult{kind: kind, ctr: ctr}
 	stack, _ := s.current()
+	ensured := false
+	if kind == actRecreate || ctr.ID == "" {
+		// A pull or build may take minutes: done before the start slot, so
+		// that other services start meanwhile. (A GPU service keeps its
+		// place in the GPU lane's queue.)
+		if err := s.engine.EnsureImage(ctx, stack, svc.Service, r.noteProgress); err != nil {
+			if ticket != nil {
+				ticket.Cancel()
+			}
+			res.err = err
+			return res
+		}
+		ensured = true
+	}
 	if ticket != nil {
 		slot, err := ticket.Wait(ctx)
 		if err != nil {
@@ -28,17 +43,19 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 		return res
 	}
 	defer release()
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.StopTimeout+60*time.Second)
+	// The service's own stop_grace_period, as the container was created with.
+	stop := svc.StopTimeout(s.cfg.StopTimeout)
+	cctx, cancel := context.WithTimeout(ctx, stop+60*time.Second)
 	defer cancel()
 	// Stop even a container known dead: after a fast exit signal the engine
 	// may not have noticed yet, and the stop makes it catch up.
 	if kind != actStart && ctr.ID != "" {
-		if err := s.engine.Stop(cctx, ctr.ID, s.cfg.StopTimeout); err != nil && ctr.Running {
+		if err := s.engine.Stop(cctx, ctr.ID, stop); err != nil && ctr.Running {
 			s.log.Warn("stop before restart failed", "service", svc.Name, "error", err)
 		}
 	}
 	if kind == actRecreate && ctr.ID != "" {
-		created, err := s.engine.Recreate(cctx, stack, svc.Service, ctr.ID, s.cfg.StopTimeout)
+		created, err := s.engine.Recreate(cctx, stack, svc.Service, ctr.ID, stop)
 		if err != nil {
 			res.err = fmt.Errorf("recreating the outdated container of %s: %w", svc.Name, err)
 			return res
@@ -48,7 +65,7 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 	}
 	if ctr.ID != "" {
 		err = s.engine.Start(cctx, ctr.ID)
-		if err != nil && isGone(ctx, s.engine, ctr.ID) {
+		if _, host := s.engine.Condition(err); err != nil && !host && isGone(ctx, s.engine, ctr.ID) {
 			ctr = Container{}
 		} else if err != nil {
 			res.err = fmt.Errorf("starting %s: %w", svc.Name, err)
@@ -56,6 +73,12 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 		}
 	}
 	if ctr.ID == "" {
+		if !ensured {
+			if err := s.engine.EnsureImage(cctx, stack, svc.Service, r.noteProgress); err != nil {
+				res.err = err
+				return res
+			}
+		}
 		created, err := s.engine.Create(cctx, stack, svc.Service)
 		if err != nil {
 			res.err = fmt.Errorf("creating %s: %w", svc.Name, err)
@@ -81,11 +104,15 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 	return res
 }
 
+// isGone: the container no longer exists. An engine that could not be
+// asked (a host condition) says nothing about it: creating a second
+// container then would clash with the first.
 func isGone(ctx context.Context, e Engine, id string) bool {
 	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, err := e.Inspect(ictx, id)
-	return err != nil
+	_, host := e.Condition(err)
+	return err != nil && !host
 }
 
 // gpuPriority puts first the GPU services that gate others through hard
@@ -137,9 +164,9 @@ func (s *Supervisor) dependenciesMet(svc *compose.PlannedService) (bool, []strin
 	return len(waiting) == 0, waiting
 }
 
-// gpuAhead names a GPU service more critical than svc that could start now
-// but has not begun: svc must let it take the GPU lane first, or whichever
-// runner happened to wake first would win.
+// gpuAhead names a GPU service more critical than svc, on a GPU svc uses,
+// that could start now but has not begun: svc must let it take the GPU
+// lane first, or whichever runner happened to wake first would win.
 func (s *Supervisor) gpuAhead(svc *compose.PlannedService) string {
 	if !svc.GPU.Required || s.gate == nil {
 		return ""
@@ -148,7 +175,7 @@ func (s *Supervisor) gpuAhead(svc *compose.PlannedService) string {
 	mine := gpuPriority(svc)
 	for i := range plan.Services {
 		o := &plan.Services[i]
-		if o.Name == svc.Name || !o.GPU.Required || gpuPriority(o) >= mine {
+		if o.Name == svc.Name || !o.GPU.Required || gpuPriority(o) >= mine || !gpu.Overlap(o.GPU.Lanes(), svc.GPU.Lanes()) {
 			continue
 		}
 		s.mu.Lock()

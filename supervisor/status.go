@@ -68,6 +68,9 @@ const (
 	MsgRecreated        = "Service recreated"
 	MsgRemoved          = "Service removed"
 	MsgCompleted        = "Service completed (exit 0)"
+	// MsgHostCondition: the service cannot start for a reason of the
+	// host's (its detail says which); it is retried, never disabled.
+	MsgHostCondition = "Waiting for a host condition"
 )
 
 // DetailCompleted is the detail of a service whose work is done: a clean

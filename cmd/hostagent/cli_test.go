@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -406,6 +407,50 @@ func TestStatusWide(t *testing.T) {
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("no line matching %s in:\n%s", want, out)
+		}
+	}
+}
+
+// A listener squatting the agent's TCP port while the agent is down never
+// receives the token: the CLI sends it only over the unix socket (or to an
+// address named with --api).
+func TestTokenNeverSentToTheDefaultTCPPort(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	squatter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error":"unauthorized"}`))
+	}))
+	defer squatter.Close()
+	token := writeTemp(t, "s3cret-token\n")
+	addr := strings.TrimPrefix(squatter.URL, "http://")
+	stale := filepath.Join(t.TempDir(), "stale.sock")
+	l, _ := net.Listen("unix", stale)
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	for name, sock := range map[string]string{"socket missing": "/nonexistent/api.sock", "socket stale": stale} {
+		env := map[string]string{
+			"ORCHESTRATOR_CONFIG":     writeTemp(t, ""),
+			"ORCHESTRATOR_API_SOCKET": sock,
+			"ORCHESTRATOR_API_ADDR":   addr,
+			"ORCHESTRATOR_TOKEN_FILE": token,
+		}
+		code, _, errOut := runCLI(t, env, "restart", "postgres")
+		if code != exitUnauthorized || !strings.Contains(errOut, "not sent over TCP") {
+			t.Errorf("%s: exit %d, stderr %q; want 4 and why the token was withheld", name, code, errOut)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatal("the squatter saw no request at all")
+	}
+	for _, h := range seen {
+		if h != "" {
+			t.Errorf("the squatter received Authorization %q", h)
 		}
 	}
 }

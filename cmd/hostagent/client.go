@@ -55,12 +55,23 @@ func (t apiTarget) String() string {
 }
 
 // apiClient talks to a running agent.
+//
+// The token travels only where it cannot be caught by another local user:
+// over the agent's unix socket (its directory is root's), or to an address
+// the user named with --api. It is never sent to the default TCP port on a
+// fallback: while the agent is down any local user may listen there.
 type apiClient struct {
 	http      *http.Client
 	targets   []apiTarget
 	token     string
 	tokenErr  error
 	tokenFile string
+	// trusted is where the token may go (nil: nowhere, withheld says why).
+	trusted  *http.Client
+	withheld string
+	// fallback: when the socket does not answer, go on over TCP without
+	// the token, and say why if the agent wants one.
+	fallback string
 }
 
 func newAPIClient(env *environment, f clientFlags) (*apiClient, error) {
@@ -94,13 +105,40 @@ func newAPIClient(env *environment, f clientFlags) (*apiClient, error) {
 		return nil, errors.New("no agent address: set ORCHESTRATOR_API_ADDR or pass --api")
 	}
 	c.token, c.tokenErr = readToken(c.tokenFile)
-	c.http = &http.Client{Transport: &http.Transport{
-		DialContext:         c.dial,
+	c.http = c.client(c.targets)
+	noSocket := fmt.Sprintf("the agent's socket %s does not answer, and the token is not sent over TCP (%s), where any local user could be listening; is the agent running? To send it there anyway: --api http://%s", cfg.APISocket, cfg.APIAddr, cfg.APIAddr)
+	switch {
+	case f.api != "":
+		c.trusted = c.http
+	case c.targets[0].network == "unix":
+		c.trusted = c.client(c.targets[:1])
+		if len(c.targets) > 1 {
+			c.fallback = noSocket
+		}
+	default:
+		c.withheld = noSocket
+	}
+	return c, nil
+}
+
+// client is an HTTP client that dials the targets in order.
+func (c *apiClient) client(targets []apiTarget) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return dialTargets(ctx, targets) },
 		MaxIdleConns:        2,
 		IdleConnTimeout:     30 * time.Second,
 		TLSHandshakeTimeout: 5 * time.Second,
 	}}
-	return c, nil
+}
+
+// forRequest picks the client for a request and sets the token when it
+// may travel there.
+func (c *apiClient) forRequest(h http.Header) *http.Client {
+	if c.token != "" && c.trusted != nil {
+		h.Set("Authorization", "Bearer "+c.token)
+		return c.trusted
+	}
+	return c.http
 }
 
 func parseTarget(s string) (apiTarget, error) {
@@ -142,12 +180,12 @@ func readToken(path string) (string, error) {
 	return tok, nil
 }
 
-// dial tries each target in order: a socket the user may not open (it is
-// 0660) falls back to the TCP address.
-func (c *apiClient) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+// dialTargets tries each target in order: a socket the user may not open
+// (it is 0660) falls back to the TCP address.
+func dialTargets(ctx context.Context, targets []apiTarget) (net.Conn, error) {
 	var errs []error
 	d := net.Dialer{Timeout: 3 * time.Second}
-	for _, t := range c.targets {
+	for _, t := range targets {
 		conn, err := d.DialContext(ctx, t.network, t.address)
 		if err == nil {
 			return conn, nil
@@ -191,8 +229,13 @@ func (c *apiClient) do(ctx context.Context, method, path string, timeout time.Du
 	if err != nil {
 		return err
 	}
-	c.authorize(req.Header)
-	resp, err := c.http.Do(req)
+	hc := c.forRequest(req.Header)
+	resp, err := hc.Do(req)
+	if err != nil && c.fallback != "" && hc == c.trusted && ctx.Err() == nil {
+		req.Header.Del("Authorization")
+		c.withheld = c.fallback
+		resp, err = c.http.Do(req)
+	}
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			return err
@@ -220,12 +263,6 @@ func (c *apiClient) do(ctx context.Context, method, path string, timeout time.Du
 	return nil
 }
 
-func (c *apiClient) authorize(h http.Header) {
-	if c.token != "" {
-		h.Set("Authorization", "Bearer "+c.token)
-	}
-}
-
 // statusError maps an error answer to an exit code: 3 unknown service,
 // 4 unauthorized, 1 otherwise.
 func (c *apiClient) statusError(code int, body []byte) error {
@@ -240,6 +277,8 @@ func (c *apiClient) statusError(code int, body []byte) error {
 	switch {
 	case code == http.StatusNotFound && e.Service != "":
 		return &exitError{code: exitUnknownService, err: fmt.Errorf("unknown service %q", e.Service)}
+	case code == http.StatusUnauthorized && c.withheld != "" && c.tokenErr == nil:
+		return &exitError{code: exitUnauthorized, err: fmt.Errorf("unauthorized: %s", c.withheld)}
 	case code == http.StatusUnauthorized && c.tokenErr != nil:
 		return &exitError{code: exitUnauthorized, err: fmt.Errorf("unauthorized: no token sent, the token file is not readable (%v); run as root, or pass --token-file", c.tokenErr)}
 	case code == http.StatusUnauthorized:
@@ -251,10 +290,10 @@ func (c *apiClient) statusError(code int, body []byte) error {
 // dialEvents opens the WebSocket.
 func (c *apiClient) dialEvents(ctx context.Context) (*websocket.Conn, error) {
 	h := http.Header{}
-	c.authorize(h)
+	hc := c.forRequest(h)
 	dctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	conn, resp, err := websocket.Dial(dctx, "ws://localhost/api/system/ws", &websocket.DialOptions{HTTPClient: c.http, HTTPHeader: h})
+	conn, resp, err := websocket.Dial(dctx, "ws://localhost/api/system/ws", &websocket.DialOptions{HTTPClient: hc, HTTPHeader: h})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -42,10 +42,11 @@ func cmdPlan(ctx context.Context, env *environment, args []string) error {
 }
 
 func cmdValidate(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("validate", "Check that a compose file loads (variables, profiles, dependencies, health\nchecks) and can be planned. Exit status 0 when it can, 1 otherwise.", env)
+	fs := newFlagSet("validate", "Check that a compose file loads (variables, profiles, dependencies, health\nchecks) and can be planned. Exit status 0 when it can, 1 otherwise. Compose\nkeys the agent does not carry into the containers are listed as warnings.", env)
 	var sf stackFlags
 	sf.register(fs)
 	quiet := fs.Bool("q", false, "print nothing on success")
+	strict := fs.Bool("strict", false, "fail (exit 1) when the file uses compose keys the agent does not carry")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -55,6 +56,12 @@ func cmdValidate(ctx context.Context, env *environment, args []string) error {
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(env.stderr, "warning: %s\n", w)
+	}
+	// Only what is dropped fails --strict; a notice such as the obsolete
+	// version: key changes nothing in the containers.
+	if *strict && len(stack.Unsupported) > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%s: %d compose key(s) the agent does not carry, which --strict makes errors",
+			strings.Join(stack.Files, ", "), len(stack.Unsupported))}
 	}
 	if !*quiet {
 		gpu := 0

@@ -46,6 +46,7 @@ left running.`, env)
 	}
 	sf.apply(&cfg)
 	log := logging.New(cfg.LogLevel, env.stderr)
+	warnUnsafeStartFiles(log, cfg, env.getenv)
 	notify := sdnotify.New(log)
 
 	if !cfg.Enabled {
@@ -61,9 +62,7 @@ left running.`, env)
 		// RestartPreventExitStatus= does not retry.
 		return &exitError{code: exitConfig, err: err}
 	}
-	for _, w := range plan.Warnings {
-		log.Warn(w)
-	}
+	logWarnings(log, stack, plan)
 	if path := env.getenv("HOSTAGENT_CPUPROFILE"); path != "" {
 		// For benchmarking the agent itself; not a user setting.
 		f, err := os.Create(path)
@@ -105,6 +104,22 @@ func loadStack(ctx context.Context, cfg config) (*compose.Stack, *compose.Plan, 
 		return nil, nil, err
 	}
 	return stack, plan, nil
+}
+
+// logWarnings puts the plan's warnings in the journal each time the file
+// is loaded; a compose key the agent does not carry gets its service, key
+// and what happens instead as fields.
+func logWarnings(log *slog.Logger, stack *compose.Stack, plan *compose.Plan) {
+	unsupported := map[string]bool{}
+	for _, w := range stack.Unsupported {
+		unsupported[w.String()] = true
+		log.Warn("compose key not carried into the container", "service", w.Service, "key", w.Key, "instead", w.Instead)
+	}
+	for _, w := range plan.Warnings {
+		if !unsupported[w] {
+			log.Warn(w)
+		}
+	}
 }
 
 // daemon is the running service: the supervisor and what it is wired to.
@@ -236,6 +251,7 @@ func (a *daemon) reload(ctx context.Context, cfg config) {
 		a.metrics.Reloaded(false, a.clock.Now())
 		return
 	}
+	logWarnings(a.log, stack, plan)
 	if err := a.sup.Reload(ctx, stack, plan); err != nil {
 		a.log.Error("reload failed", "error", err)
 		a.metrics.Reloaded(false, a.clock.Now())
@@ -248,7 +264,7 @@ func cmdDown(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("down", "Stop the stack's containers in reverse phase order (monitoring first). Stop\nthe agent first (systemctl stop hostagent), or it restarts them.", env)
 	var sf stackFlags
 	sf.register(fs)
-	timeout := fs.Duration("timeout", 10*time.Second, "how long each container gets to stop before it is killed")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long each container gets to stop before it is killed, unless its service sets stop_grace_period")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func main() {
 	flag.DurationVar(&o.window, "window", 30*time.Second, "idle measurement window (per run)")
 	flag.IntVar(&o.rate, "rate", 2000, "REST requests per second")
 	flag.DurationVar(&o.restDur, "rest-duration", 10*time.Second, "REST load per run")
-	flag.StringVar(&o.only, "only", "makespan,detection,idle,rest", "benchmarks to run")
+	flag.StringVar(&o.only, "only", "makespan,detection,idle,rest,page", "benchmarks to run")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -81,6 +81,7 @@ func run(ctx context.Context, o options) error {
 		{"detection", benchDetection},
 		{"idle", benchIdle},
 		{"rest", benchREST},
+		{"page", benchPage},
 	} {
 		if !slices.Contains(strings.Split(o.only, ","), b.name) {
 			continue

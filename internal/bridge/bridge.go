@@ -5,6 +5,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/hostagent/hostagent/compose"
@@ -87,6 +88,30 @@ func (a Engine) Inspect(ctx context.Context, id string) (supervisor.Container, e
 
 func (a Engine) ConfigHash(_ *compose.Stack, svc *compose.Service) string {
 	return engine.ConfigHash(*svc)
+}
+
+func (a Engine) EnsureImage(ctx context.Context, st *compose.Stack, svc *compose.Service, progress func(string)) error {
+	return a.C.EnsureImage(ctx, st, svc.Name, progress)
+}
+
+// conditions are the engine's host conditions, in the order their words
+// are looked for in an error.
+var conditions = []error{engine.ErrImageUnavailable, engine.ErrGPUUnavailable, engine.ErrEngineSetup, engine.ErrUnavailable}
+
+// Condition names a host condition from where its words begin in err, so
+// the status reads "image unavailable: IMAGE: answer" rather than the
+// chain of operations that led there.
+func (a Engine) Condition(err error) (string, bool) {
+	if err == nil || !engine.IsCondition(err) {
+		return "", false
+	}
+	msg := err.Error()
+	for _, c := range conditions {
+		if i := strings.Index(msg, c.Error()); i >= 0 && errors.Is(err, c) {
+			return msg[i:], true
+		}
+	}
+	return msg, true
 }
 
 func (a Engine) Events(ctx context.Context, project string) <-chan supervisor.EngineEvent {

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/hostagent/hostagent/compose"
@@ -35,5 +36,25 @@ func TestProbeOutcomesMapOntoHealth(t *testing.T) {
 				t.Errorf("result = %+v, want healthy=%v could-not-run=%v", r, tc.healthy, tc.couldNotRun)
 			}
 		})
+	}
+}
+
+func TestConditionNamedFromItsOwnWords(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+		ok   bool
+	}{
+		{fmt.Errorf("creating web: %w: ghcr.io/x/y:1: manifest unknown", engine.ErrImageUnavailable), "image unavailable: ghcr.io/x/y:1: manifest unknown", true},
+		{fmt.Errorf("starting web: start container: %w: dial unix: connection refused", engine.ErrUnavailable), "engine unavailable: dial unix: connection refused", true},
+		{fmt.Errorf("create ai: %w: run nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml", engine.ErrGPUUnavailable), "GPU unavailable: run nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml", true},
+		{errors.New("container exited right after start (exit code 1)"), "", false},
+		{nil, "", false},
+	}
+	for _, tc := range cases {
+		got, ok := Engine{}.Condition(tc.err)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("Condition(%v) = %q, %v; want %q, %v", tc.err, got, ok, tc.want, tc.ok)
+		}
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // The test images.
@@ -38,16 +37,12 @@ const inputLabel = "io.hostagent.input-hash"
 // already stored. Rebuilding testsvc is a cached `go build`, so an up to
 // date run costs about a second.
 func (s *Service) EnsureImages(ctx context.Context) error {
-	lock, err := os.OpenFile(filepath.Join(s.Dir, "images.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	// Test binaries of several packages may run at once.
+	unlock, err := s.lockImages()
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
-	// Test binaries of several packages may run at once.
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return err
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
+	defer unlock()
 
 	busybox, err := os.ReadFile(BusyboxPath)
 	if err != nil {
@@ -95,10 +90,13 @@ type file struct {
 
 // rootfs lays out a minimal root: the files, busybox applet links in
 // /bin, /usr/bin/env, users root and nobody, and the usual directories.
-func rootfs(files []file, applets []byte) []file {
+func rootfs(files []file, applets []byte) []file { return rootfsUsers(files, applets, "", "") }
+
+// rootfsUsers is rootfs with more passwd and group lines.
+func rootfsUsers(files []file, applets []byte, passwd, group string) []file {
 	out := []file{
-		{path: "etc/passwd", data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"), mode: 0o644},
-		{path: "etc/group", data: []byte("root:x:0:\nnogroup:x:65534:\n"), mode: 0o644},
+		{path: "etc/passwd", data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n" + passwd), mode: 0o644},
+		{path: "etc/group", data: []byte("root:x:0:\nnogroup:x:65534:\n" + group), mode: 0o644},
 		{path: "usr/bin/env", link: "/bin/busybox"},
 	}
 	out = append(out, files...)

@@ -505,8 +505,12 @@ func TestInstalledService(t *testing.T) {
 		if _, err := b.exec(ctx, "test", "-f", "/etc/hostagent/config.yaml"); err != nil {
 			t.Errorf("dpkg -r removed a conffile (only purge should)")
 		}
-		if out, err := b.exec(ctx, "dpkg", "-P", "hostagent"); err != nil {
+		out, err := b.exec(ctx, "dpkg", "-P", "hostagent")
+		if err != nil {
 			t.Fatalf("dpkg -P: %v\n%s", err, out)
+		}
+		if !strings.Contains(out, "left running") || !strings.Contains(out, "podman rm -f") {
+			t.Errorf("purge does not say what it leaves running and how to remove it:\n%s", out)
 		}
 		// The compose file is the operator's, not the package's: it stays.
 		if left, _ := b.sh(ctx, "ls -A /etc/hostagent"); strings.TrimSpace(left) != "docker-compose.yml" {

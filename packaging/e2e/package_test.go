@@ -5,6 +5,7 @@ package e2e
 import (
 	"archive/tar"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -229,4 +230,25 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The shipped binary is position-independent and stripped.
+func TestDebBinaryIsStrippedPIE(t *testing.T) {
+	requireTools(t, "dpkg-deb")
+	deb := requireFile(t, "HOSTAGENT_E2E_DEB")
+	dir := t.TempDir()
+	if _, err := run(t.Context(), nil, "dpkg-deb", "-x", deb, dir); err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(filepath.Join(dir, "usr", "bin", "hostagent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Type != elf.ET_DYN {
+		t.Errorf("/usr/bin/hostagent is ELF type %v, want ET_DYN (a PIE)", f.Type)
+	}
+	if f.Section(".symtab") != nil {
+		t.Errorf("/usr/bin/hostagent has a .symtab: not stripped")
+	}
 }

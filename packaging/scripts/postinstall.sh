@@ -25,11 +25,20 @@ fi
 [ -f /etc/hostagent/hostagent.env ] && chmod go-rwx /etc/hostagent/hostagent.env
 [ -f /etc/hostagent/config.yaml ] && chmod o-rwx /etc/hostagent/config.yaml
 
+# Debian tracks a unit's enable state with its helper (the package never
+# enables the agent itself; this only records the state).
+if command -v deb-systemd-helper >/dev/null 2>&1; then
+  deb-systemd-helper update-state hostagent.service >/dev/null || true
+fi
 if [ -d /run/systemd/system ]; then
   systemctl daemon-reload || true
   if [ "$upgrade" = 1 ]; then
     # SIGTERM leaves the stack running, so this swaps the agent only.
-    systemctl try-restart hostagent.service || true
+    if command -v deb-systemd-invoke >/dev/null 2>&1; then
+      deb-systemd-invoke try-restart hostagent.service || true
+    else
+      systemctl try-restart hostagent.service || true
+    fi
   fi
 fi
 

@@ -10,7 +10,11 @@ case "$1" in
 esac
 
 if [ -d /run/systemd/system ]; then
-  systemctl stop hostagent.service || true
+  if command -v deb-systemd-invoke >/dev/null 2>&1; then
+    deb-systemd-invoke stop hostagent.service >/dev/null || true
+  else
+    systemctl stop hostagent.service || true
+  fi
 fi
 # Works without a running systemd too (it only removes the wants/ links).
 if command -v systemctl >/dev/null 2>&1; then

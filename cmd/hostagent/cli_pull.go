@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hostagent/hostagent/engine"
+	"github.com/hostagent/hostagent/internal/logging"
+)
+
+func init() {
+	commands["pull"] = command{"pull (or build) the services' images as their pull_policy says, with progress", cmdPull}
+}
+
+// cmdPull talks to the engine directly, like compose pull: it works with
+// or without the agent, and a running agent picks the new images up on
+// `hostagent up` or `systemctl reload` (outdated containers are rolled out).
+func cmdPull(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet("pull [SERVICE...]", `Make sure each service's image is present, as its pull_policy says (missing by
+default: pull or build what is not there; always: pull anew; build: rebuild;
+never: only check). Services with build: and no image are built. Progress is
+printed per service. Exit status 1 when an image cannot be had, naming it and
+the registry's answer.`, env)
+	var sf stackFlags
+	sf.register(fs)
+	names, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(env.getenv)
+	if err != nil {
+		return err
+	}
+	sf.apply(&cfg)
+	stack, _, err := loadStack(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	services, err := selectServices(stack, names)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	c, err := engine.New(engine.Options{Host: cfg.DockerHost, Logger: logging.New("error", env.stderr)})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var mu sync.Mutex
+	say := func(svc, msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(env.stdout, "%s: %s\n", svc, sanitizeLine(msg))
+	}
+	var failed []error
+	for _, svc := range services {
+		say(svc, "checking image")
+		err := c.EnsureImage(ctx, stack, svc, func(msg string) { say(svc, msg) })
+		if err != nil {
+			say(svc, "FAILED: "+err.Error())
+			failed = append(failed, fmt.Errorf("%s: %w", svc, err))
+			continue
+		}
+		say(svc, "image ready")
+	}
+	if len(failed) > 0 {
+		return &exitError{code: 1, err: errors.Join(failed...)}
+	}
+	return nil
+}
