@@ -8,7 +8,11 @@
 //
 // Restart ownership: the agent alone restarts containers. The engine
 // adapter creates containers with restart policy "no", so Podman never
-// races the agent.
+// races the agent. Compose's `restart:` decides which failures the agent
+// restarts (policy.go): unset, always and unless-stopped all of them (the
+// seed's behaviour), on-failure only non-zero exits, no none; a clean exit
+// under no/on-failure is completion (runner_exit.go). Containers that no
+// longer match the file are recreated one at a time (rollout.go).
 package supervisor
 
 import (
