@@ -15,6 +15,9 @@ type Stack struct {
 	Name       string
 	WorkingDir string
 	Files      []string
+	// EnvFiles are the environment files read (absolute): the ones given,
+	// else the project directory's .env when there is one.
+	EnvFiles []string
 	// Services are the active services (profiles applied), sorted by name.
 	Services []Service
 	// Project is compose-go's full model, kept for creating containers the
@@ -67,6 +70,8 @@ type Service struct {
 	// healthy (start_period unless x-hostagent says otherwise).
 	StartupEstimate time.Duration
 	Restart         RestartOverride
+	// RestartPolicy is compose's `restart:`; unset means the agent's policy.
+	RestartPolicy RestartPolicy
 	// PhaseOverride pins the service to a later phase (0 = computed).
 	PhaseOverride int
 	Profiles      []string

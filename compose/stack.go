@@ -17,6 +17,7 @@ func newStack(p *types.Project, opts Options) (*Stack, error) {
 		Files:      append([]string(nil), opts.Files...),
 		Project:    p,
 	}
+	st.EnvFiles = envFiles(p.WorkingDir, opts.EnvFiles)
 	volOpts := volumeOptions(opts.Files, p.Environment)
 	for _, name := range p.ServiceNames() {
 		svc, err := newService(p, p.Services[name], opts.Defaults)
@@ -97,6 +98,9 @@ func newService(p *types.Project, sc types.ServiceConfig, d HealthDefaults) (Ser
 		}
 	}
 	if s.Restart, err = restartOverride(sc.Name, ext); err != nil {
+		return s, err
+	}
+	if s.RestartPolicy, err = parseRestartPolicy(sc); err != nil {
 		return s, err
 	}
 	return s, nil

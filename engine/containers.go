@@ -112,6 +112,7 @@ func fromSummary(s container.Summary) Container {
 		ID:         ContainerID(s.ID),
 		Name:       name,
 		Image:      s.Image,
+		ImageID:    s.ImageID,
 		Project:    s.Labels[LabelProject],
 		Service:    s.Labels[LabelService],
 		Labels:     s.Labels,
@@ -151,6 +152,7 @@ func fromInspect(r container.InspectResponse) Container {
 	out.ID = ContainerID(r.ID)
 	out.Name = strings.TrimPrefix(r.Name, "/")
 	out.RestartCount = r.RestartCount
+	out.ImageID = r.Image
 	out.Created = parseTime(r.Created)
 	out.RestartPolicy = "no"
 	if r.HostConfig != nil && r.HostConfig.RestartPolicy.Name != "" {

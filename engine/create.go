@@ -55,6 +55,7 @@ func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) 
 	if err := c.writePrivateFiles(sp.files); err != nil {
 		return "", fmt.Errorf("create %s: %w", service, err)
 	}
+	c.finishSpec(ctx, &sp)
 	if err := c.prepareBinds(sp.bindDirs); err != nil {
 		return "", fmt.Errorf("create %s: %w", service, err)
 	}

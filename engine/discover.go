@@ -48,6 +48,10 @@ type Found struct {
 	// service's current definition (the compose file changed since it was
 	// created). False when the container has no hash label.
 	Outdated bool
+	// ImageChanged: the container was made from another image than the
+	// one its service's image name resolves to now (rebuilt or pulled
+	// under the same tag).
+	ImageChanged bool
 }
 
 // Discovery is what exists on the engine for a stack.
@@ -68,6 +72,7 @@ func (c *Client) Discover(ctx context.Context, st *compose.Stack) (Discovery, er
 		return Discovery{}, fmt.Errorf("discover %s: %w", st.Name, err)
 	}
 	d := discover(st, all)
+	c.markImageChanges(ctx, st, &d)
 	for _, f := range d.Found {
 		if f.Container.Project == "" {
 			c.adopted.set(f.Container.ID, st.Name, f.Service)
@@ -80,7 +85,7 @@ func (c *Client) Discover(ctx context.Context, st *compose.Stack) (Discovery, er
 	}
 	for _, f := range d.Found {
 		c.log.Debug("Service discovered", "service", f.Service, "container", f.Container.Name,
-			"id", f.Container.ID.Short(), "by", f.By, "outdated", f.Outdated)
+			"id", f.Container.ID.Short(), "by", f.By, "outdated", f.Outdated, "image_changed", f.ImageChanged)
 	}
 	return d, nil
 }

@@ -82,6 +82,10 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 	if len(st.Files) > 0 {
 		labels[LabelConfigFiles] = strings.Join(st.Files, ",")
 	}
+	if len(st.EnvFiles) > 0 {
+		labels[LabelEnvFiles] = strings.Join(st.EnvFiles, ",")
+	}
+	labels[LabelDependsOn] = dependsOnLabel(svc)
 
 	exposed, bindings, err := ports(cfg)
 	if err != nil {

@@ -89,6 +89,7 @@ type Container struct {
 	ID      ContainerID
 	Name    string
 	Image   string
+	ImageID string // the image it was made from, with or without "sha256:"
 	Project string
 	Service string
 	Labels  map[string]string
@@ -125,6 +126,9 @@ const (
 	LabelConfigHash  = "com.docker.compose.config-hash"
 	LabelWorkingDir  = "com.docker.compose.project.working_dir"
 	LabelConfigFiles = "com.docker.compose.project.config_files"
+	LabelEnvFiles    = "com.docker.compose.project.environment_file"
+	LabelDependsOn   = "com.docker.compose.depends_on"
+	LabelImage       = "com.docker.compose.image"
 	LabelNetwork     = "com.docker.compose.network"
 	LabelVolume      = "com.docker.compose.volume"
 	// LabelManaged marks containers the agent created (value "true").

@@ -147,6 +147,11 @@ func (s *Supervisor) Progress() Progress {
 			p.Running++
 			continue
 		}
+		if v.completed {
+			// A one-shot job that is done is as far as it goes.
+			p.Completed++
+			continue
+		}
 		if !v.enabled || ps.Track != compose.TrackCore {
 			continue
 		}

@@ -21,6 +21,9 @@ type Container struct {
 	ConfigHash string
 	// PID is the main process on the host, 0 when unknown.
 	PID int
+	// Outdated says, from discovery, why the container no longer matches
+	// the file ("configuration changed", "image changed"); "" when current.
+	Outdated string
 }
 
 // EventKind is a normalised engine event.
@@ -65,6 +68,10 @@ type Engine interface {
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, timeout time.Duration) error
 	Remove(ctx context.Context, id string) error
+	// Recreate replaces the (stopped) container id of svc with a new one
+	// from the current definition, created not started, keeping its named
+	// and anonymous volumes.
+	Recreate(ctx context.Context, st *compose.Stack, svc *compose.Service, id string, stopTimeout time.Duration) (Container, error)
 	Inspect(ctx context.Context, id string) (Container, error)
 	// Events streams the project's container events until ctx ends,
 	// re-subscribing on loss (signalled by EventResync).

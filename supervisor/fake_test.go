@@ -26,6 +26,7 @@ type fakeEngine struct {
 	// stopGrace: per service, the timeouts Stop was given.
 	stopGrace map[string][]time.Duration
 	crash     map[string]bool          // exits right after every start
+	exitCode  map[string]int           // exits with this code right after every start
 	block     map[string]chan struct{} // Start waits on it
 	createErr map[string]error
 	// imageErr: EnsureImage fails so for the service; ensures counts calls.
@@ -35,6 +36,7 @@ type fakeEngine struct {
 	hostErr error
 	// imageBlock: EnsureImage reports progress, then waits on it.
 	imageBlock chan struct{}
+	recreates  []string // services, in order
 }
 
 type startRecord struct {
@@ -49,6 +51,7 @@ func newFakeEngine(clk clock.Clock) *fakeEngine {
 		byService: map[string]string{},
 		events:    make(chan EngineEvent, 1000),
 		crash:     map[string]bool{},
+		exitCode:  map[string]int{},
 		block:     map[string]chan struct{}{},
 		createErr: map[string]error{},
 		imageErr:  map[string]error{},
@@ -106,9 +109,13 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 	f.seq++
 	c.PID = 1000 + f.seq
 	f.events <- EngineEvent{Kind: EventStart, ContainerID: id, Service: c.Service, Time: now}
+	code, exits := f.exitCode[c.Service]
 	if f.crash[c.Service] {
-		c.Running, c.ExitCode, c.FinishedAt = false, 1, now
-		f.events <- EngineEvent{Kind: EventDie, ContainerID: id, Service: c.Service, ExitCode: 1, Time: now}
+		code, exits = 1, true
+	}
+	if exits {
+		c.Running, c.ExitCode, c.FinishedAt = false, code, now
+		f.events <- EngineEvent{Kind: EventDie, ContainerID: id, Service: c.Service, ExitCode: code, Time: now}
 	}
 	return nil
 }
@@ -226,6 +233,18 @@ func (f *fakeEngine) kill(service string) {
 	}
 	c.Running, c.ExitCode, c.FinishedAt = false, 137, f.clock.Now()
 	f.events <- EngineEvent{Kind: EventDie, ContainerID: c.ID, Service: service, ExitCode: 137, Time: f.clock.Now()}
+}
+
+// exit makes a running service's main process exit with code.
+func (f *fakeEngine) exit(service string, code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.ctrs[f.byService[service]]
+	if c == nil || !c.Running {
+		return
+	}
+	c.Running, c.ExitCode, c.FinishedAt = false, code, f.clock.Now()
+	f.events <- EngineEvent{Kind: EventDie, ContainerID: c.ID, Service: service, ExitCode: code, Time: f.clock.Now()}
 }
 
 func (f *fakeEngine) startsOf(service string) []time.Time {

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/hostagent/hostagent/compose"
@@ -12,6 +13,11 @@ type Policy struct {
 	MaxFailures int
 	Base        time.Duration
 	Max         time.Duration
+	// Restart is compose's `restart:`, layered on the backoff above: unset,
+	// always and unless-stopped restart every failure (the seed's
+	// behaviour); on-failure[:N] only non-zero exits, at most N in a row;
+	// no never restarts automatically.
+	Restart compose.RestartPolicy
 }
 
 // DefaultPolicy returns the seed's category defaults: infrastructure 10
@@ -44,6 +50,26 @@ func PolicyFor(s *compose.Service) Policy {
 	if p.Max < p.Base {
 		p.Max = p.Base
 	}
+	p.Restart = s.RestartPolicy
+	return p
+}
+
+// policyFor is PolicyFor in its plan: a service others wait on with
+// service_completed_successfully and no `restart:` is a one-shot job, so
+// it gets compose's default "no" rather than the agent's restart loop.
+func policyFor(plan *compose.Plan, ps *compose.PlannedService) Policy {
+	p := PolicyFor(ps.Service)
+	if p.Restart.Mode != compose.RestartAgent || plan == nil {
+		return p
+	}
+	for _, o := range plan.Services {
+		for _, d := range o.Waits {
+			if d.Service == ps.Name && d.Condition == compose.ConditionCompleted {
+				p.Restart.Mode = compose.RestartNo
+				return p
+			}
+		}
+	}
 	return p
 }
 
@@ -69,11 +95,18 @@ type Action int
 const (
 	ActionRestart Action = iota
 	ActionDisable
+	// ActionHold: no automatic restart (restart: no, on-failure past its
+	// count or after a failed health check); the service stays as it is,
+	// reported, until restarted by hand.
+	ActionHold
 )
 
 func (a Action) String() string {
-	if a == ActionDisable {
+	switch a {
+	case ActionDisable:
 		return "disable"
+	case ActionHold:
+		return "hold"
 	}
 	return "restart"
 }
@@ -82,6 +115,32 @@ func (a Action) String() string {
 type Decision struct {
 	Action Action
 	Delay  time.Duration
+	// Reason says why a held service is not restarted.
+	Reason string
+}
+
+// Completes reports whether an exit with this code is the service's work
+// done rather than a failure: a clean exit under restart no or on-failure.
+func (p Policy) Completes(exitCode int) bool {
+	return exitCode == 0 && !p.Restart.RestartsEveryExit()
+}
+
+// DecideFailure applies compose's restart policy to the n-th consecutive
+// failure, then the agent's backoff and max failures. unhealthy: a failed
+// health check rather than an exit or a failed start.
+func (p Policy) DecideFailure(failures int, unhealthy bool) Decision {
+	switch p.Restart.Mode {
+	case compose.RestartNo:
+		return Decision{Action: ActionHold, Reason: "not restarted (restart: no)"}
+	case compose.RestartOnFailure:
+		if unhealthy {
+			return Decision{Action: ActionHold, Reason: "not restarted (restart: on-failure restarts only non-zero exits)"}
+		}
+		if n := p.Restart.MaxRetries; n > 0 && failures > n {
+			return Decision{Action: ActionHold, Reason: fmt.Sprintf("not restarted (restart: %s: %d restarts used)", p.Restart, n)}
+		}
+	}
+	return p.Decide(failures)
 }
 
 // Decide: up to MaxFailures consecutive failures are restarted after

@@ -37,9 +37,9 @@ func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compos
 	}
 
 	type update struct {
-		r        *runner
-		svc      *compose.PlannedService
-		recreate bool
+		r   *runner
+		svc *compose.PlannedService
+		why string // outdated: why; "" when current
 	}
 	var updates []update
 	var added, removed []*runner
@@ -50,9 +50,7 @@ func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compos
 		ps := &plan.Services[i]
 		s.order = append(s.order, ps.Name)
 		if r, ok := s.runners[ps.Name]; ok {
-			c, found := existing[ps.Name]
-			outdated := found && c.ConfigHash != "" && c.ConfigHash != s.engine.ConfigHash(st, ps.Service)
-			updates = append(updates, update{r, ps, outdated})
+			updates = append(updates, update{r, ps, s.outdatedWhy(st, ps, existing)})
 			kept[ps.Name] = r
 			continue
 		}
@@ -64,7 +62,9 @@ func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compos
 		if rr, ok := records[ps.Name]; ok {
 			rec = &rr
 		}
-		r := newRunner(s, ps, c, rec)
+		r := newRunner(s, plan, ps, c, rec)
+		r.outdated = s.outdatedWhy(st, ps, existing)
+		r.adoptExited(true, s.engine.ConfigHash(st, ps.Service))
 		kept[ps.Name] = r
 		added = append(added, r)
 		if r.ctr.ID != "" {
@@ -81,7 +81,7 @@ func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compos
 	s.mu.Unlock()
 
 	for _, u := range updates {
-		if err := s.send(ctx, u.svc.Name, command{kind: cmdUpdate, svc: u.svc, recreate: u.recreate}); err != nil {
+		if err := s.send(ctx, u.svc.Name, command{kind: cmdUpdate, svc: u.svc, reason: u.why}); err != nil {
 			s.log.Warn("reload: service not updated", "service", u.svc.Name, "error", err)
 		}
 	}
@@ -92,13 +92,14 @@ func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compos
 		s.retire(ctx, r)
 	}
 	s.pokeAll()
-	recreated := 0
+	var outdated []outdatedService
 	for _, u := range updates {
-		if u.recreate {
-			recreated++
+		if u.why != "" {
+			outdated = append(outdated, outdatedService{u.svc.Name, u.svc.Phase, u.why})
 		}
 	}
-	s.log.Info("Reloaded compose file", "added", len(added), "removed", len(removed), "recreated", recreated, "services", len(plan.Services))
+	s.startRollout(outdated)
+	s.log.Info("Reloaded compose file", "added", len(added), "removed", len(removed), "outdated", len(outdated), "services", len(plan.Services))
 	return nil
 }
 

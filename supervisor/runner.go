@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,9 @@ type runner struct {
 	nextRestart time.Time
 	disabledWhy string
 	vram        uint64
+	// outdated: why the container no longer matches the file ("" when it
+	// does); the next start or restart recreates it.
+	outdated string
 
 	cancel       context.CancelFunc
 	ctx          context.Context // the runner's own, for watches it starts
@@ -83,6 +87,7 @@ const (
 	cmdDisable
 	cmdQuiesce
 	cmdUpdate
+	cmdRecreate
 )
 
 type command struct {
@@ -90,10 +95,10 @@ type command struct {
 	reset  bool   // restart: reset the failure count
 	reason string // restart: why (manual, dependency)
 	manual bool
-	// update: the service's new definition after a reload.
-	svc      *compose.PlannedService
-	recreate bool
-	reply    chan error
+	// update: the service's new definition after a reload; reason (update,
+	// recreate) says why its container is outdated, "" when current.
+	svc   *compose.PlannedService
+	reply chan error
 }
 
 type probeOutcome struct {
@@ -118,11 +123,11 @@ type actionResult struct {
 	manual bool
 }
 
-func newRunner(s *Supervisor, svc *compose.PlannedService, existing *Container, rec *state.Record) *runner {
+func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, existing *Container, rec *state.Record) *runner {
 	r := &runner{
 		s:       s,
 		svc:     svc,
-		pol:     PolicyFor(svc.Service),
+		pol:     policyFor(plan, svc),
 		probe:   s.probes(svc.Service),
 		log:     s.log.With("service", svc.Name),
 		cmds:    make(chan command, 8),
@@ -165,6 +170,34 @@ func newRunner(s *Supervisor, svc *compose.PlannedService, existing *Container, 
 		r.st = Disabled
 	}
 	return r
+}
+
+// adoptExited keeps an exited container of a restart no/on-failure
+// service as it is when the agent restarts while the rest of the stack
+// runs: a job that completed (exit 0) for the current definition is done,
+// and one that failed, and that its policy no longer restarts, stays down
+// with the reason; an agent restart must not run a migration again. With
+// the whole stack down (a reboot, `hostagent down`) it is a new bring-up,
+// and the service starts again as compose up would start it.
+func (r *runner) adoptExited(stackUp bool, hash string) {
+	c := r.ctr
+	if !stackUp || !r.enabled || r.outdated != "" || c.ID == "" || c.Running || c.FinishedAt.IsZero() || r.pol.Restart.RestartsEveryExit() {
+		return
+	}
+	if c.ConfigHash != "" && c.ConfigHash != hash {
+		return
+	}
+	if r.pol.Completes(c.ExitCode) {
+		r.launched = true
+		r.detail = DetailCompleted
+		return
+	}
+	d := r.pol.DecideFailure(max(r.failures, 1), false)
+	if d.Action != ActionHold {
+		return // failures left: bring-up starts it again
+	}
+	r.launched = true
+	r.detail = fmt.Sprintf("exited with code %d; %s", c.ExitCode, d.Reason)
 }
 
 func (r *runner) run(ctx context.Context) {
@@ -234,10 +267,17 @@ func (r *runner) nextWake() time.Duration {
 }
 
 // probeDue: an unhealthy service is not probed; as in the seed's state
-// diagram it waits out its backoff and is restarted.
+// diagram it waits out its backoff and is restarted. One its restart
+// policy holds is still probed, so that it can be seen to recover.
 func (r *runner) probeDue() bool {
 	return r.ctr.ID != "" && r.launched && !r.acting && r.enabled && !r.stopping &&
-		(r.st == Starting || r.st == Running)
+		(r.st == Starting || r.st == Running || r.held())
+}
+
+// held: unhealthy, and the restart policy (no, on-failure) will not
+// restart it; it stays UNHEALTHY, reported, until restarted by hand.
+func (r *runner) held() bool {
+	return r.st == Unhealthy && r.nextRestart.IsZero() && !r.acting && r.enabled && r.launched
 }
 
 func (r *runner) tick(ctx context.Context) {

@@ -42,6 +42,10 @@ func (r *runner) checkLaunch(ctx context.Context) {
 
 // begin runs a start or restart in the background; one at a time.
 func (r *runner) begin(ctx context.Context, kind actionKind, manual bool) {
+	if r.outdated != "" && r.ctr.ID != "" {
+		// Whatever starts it next starts the current definition.
+		kind = actRecreate
+	}
 	r.acting = true
 	r.probing = false
 	r.waitingFor = nil
@@ -109,6 +113,11 @@ func (r *runner) handleAction(ctx context.Context, a actionResult) {
 		r.fail(ctx, msg)
 		return
 	}
+	if !a.ctr.Running && r.pol.Completes(a.ctr.ExitCode) {
+		// A one-shot job done before its start returned.
+		r.finishedAtOnce(ctx, a, now)
+		return
+	}
 	if !a.ctr.Running {
 		// It exited at once (bad command, missing file): a failed start.
 		a.err = fmt.Errorf("container exited right after start (exit code %d)", a.ctr.ExitCode)
@@ -132,6 +141,8 @@ func (r *runner) handleAction(ctx context.Context, a actionResult) {
 	msg := MsgStarted
 	if a.kind == actRecreate {
 		msg = MsgRecreated
+		r.outdated = ""
+		r.cascadeDue = true // restart: true dependents follow, once it is healthy
 	}
 	if a.kind == actRestart {
 		r.restarts++

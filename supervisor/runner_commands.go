@@ -15,16 +15,17 @@ func (r *runner) handleCommand(ctx context.Context, c command) error {
 		return nil
 	case cmdUpdate:
 		r.svc = c.svc
-		r.pol = PolicyFor(c.svc.Service)
+		_, plan := r.s.current()
+		r.pol = policyFor(plan, c.svc)
 		r.probe = r.s.probes(c.svc.Service)
+		r.outdated = c.reason
 		r.publish("")
-		if c.recreate && r.launched && !r.acting {
-			r.log.Info("configuration changed; recreating the container")
-			r.begin(ctx, actRecreate, false)
-		} else if !r.launched {
+		if !r.launched {
 			r.checkLaunch(ctx)
 		}
 		return nil
+	case cmdRecreate:
+		return r.recreateNow(ctx, c.reason)
 	case cmdDisable:
 		r.enabled = false
 		r.st = Disabled

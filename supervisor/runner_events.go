@@ -16,6 +16,11 @@ func (r *runner) handleEvent(ctx context.Context, ev EngineEvent) {
 		if r.ctr.ID == "" || (ev.ProcessExited && ev.ContainerID != r.ctr.ID) {
 			return
 		}
+		if ev.ProcessExited && !r.pol.Restart.RestartsEveryExit() {
+			// Its exit code decides between completion and failure, and
+			// only the engine knows it: wait for the engine's die event.
+			return
+		}
 		var c Container
 		var err error
 		if ev.ProcessExited {
@@ -31,13 +36,17 @@ func (r *runner) handleEvent(ctx context.Context, ev EngineEvent) {
 			}
 			c = r.ctr
 			c.Running = false
+			if ev.Kind == EventDie {
+				c.ExitCode = ev.ExitCode
+			}
 		}
 		if c.Running {
 			return // stale: it is running again
 		}
 		// An unhealthy service already waits for its restart: its
-		// container stopping is the same failure, not a second one.
-		wasUp := r.st == Starting || r.st == Running
+		// container stopping is the same failure, not a second one. One
+		// its policy holds has no restart coming: its exit is news.
+		wasUp := r.st == Starting || r.st == Running || r.held()
 		r.setContainer(c)
 		if !wasUp || !r.launched {
 			if r.st == Unhealthy || r.st == Stopped {
@@ -57,6 +66,10 @@ func (r *runner) handleEvent(ctx context.Context, ev EngineEvent) {
 		if !r.enabled {
 			r.st = Disabled
 			r.publish(MsgContainerDied)
+			return
+		}
+		if r.pol.Completes(c.ExitCode) && !c.OOMKilled && ev.Kind != EventOOM {
+			r.complete(ctx)
 			return
 		}
 		r.s.metrics.detected(r.svc.Name, ev.Time, r.s.clock.Now())

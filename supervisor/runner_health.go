@@ -196,7 +196,11 @@ func (r *runner) fail(ctx context.Context, msg string) {
 		r.publish(msg)
 		return
 	}
-	d := r.pol.Decide(r.failures)
+	d := r.pol.DecideFailure(r.failures, r.st == Unhealthy)
+	if d.Action == ActionHold {
+		r.hold(ctx, msg, d.Reason)
+		return
+	}
 	if d.Action == ActionDisable {
 		r.log.Error(fmt.Sprintf("Service %s exceeded %d failures", r.svc.Name, r.pol.MaxFailures))
 		r.enabled = false

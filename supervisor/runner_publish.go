@@ -84,6 +84,7 @@ func (r *runner) publish(msg string) {
 		status:    r.st,
 		started:   r.ctr.Running || (r.launched && r.st != NotFound && r.st != Stopped),
 		completed: r.launched && r.ctr.ID != "" && !r.ctr.Running && r.ctr.ExitCode == 0 && !r.ctr.FinishedAt.IsZero(),
+		exitCode:  r.downExitCode(),
 		failed:    r.failedOnce,
 		enabled:   r.enabled,
 		begun:     r.launched || r.acting || r.condition != "",
@@ -92,6 +93,15 @@ func (r *runner) publish(msg string) {
 		acting:    r.actingSince,
 	}
 	r.s.update(st, view, msg)
+}
+
+// downExitCode is the exit code of a container that exited with one, 0
+// while it runs or when nothing is known.
+func (r *runner) downExitCode() int {
+	if !r.launched || r.ctr.ID == "" || r.ctr.Running || r.ctr.FinishedAt.IsZero() {
+		return 0
+	}
+	return r.ctr.ExitCode
 }
 
 func shortID(id string) string {

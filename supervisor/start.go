@@ -55,11 +55,13 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 		}
 	}
 	if kind == actRecreate && ctr.ID != "" {
-		if err := s.engine.Remove(cctx, ctr.ID); err != nil {
-			res.err = fmt.Errorf("removing the outdated container of %s: %w", svc.Name, err)
+		created, err := s.engine.Recreate(cctx, stack, svc.Service, ctr.ID, stop)
+		if err != nil {
+			res.err = fmt.Errorf("recreating the outdated container of %s: %w", svc.Name, err)
 			return res
 		}
-		ctr = Container{}
+		r.s.bindContainer(r, "", created.ID)
+		res.ctr, ctr = created, created
 	}
 	if ctr.ID != "" {
 		err = s.engine.Start(cctx, ctr.ID)
@@ -151,6 +153,9 @@ func (s *Supervisor) dependenciesMet(svc *compose.PlannedService) (bool, []strin
 			continue
 		}
 		why := fmt.Sprintf("%s (%s)", d.Service, condWord(d.Condition))
+		if d.Condition == compose.ConditionCompleted && v.exitCode != 0 {
+			why = fmt.Sprintf("%s (failed with exit code %d)", d.Service, v.exitCode)
+		}
 		if !v.enabled {
 			why = fmt.Sprintf("%s (disabled)", d.Service)
 		}

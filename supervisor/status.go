@@ -67,10 +67,15 @@ const (
 	MsgDependencyRest   = "Dependency restarted"
 	MsgRecreated        = "Service recreated"
 	MsgRemoved          = "Service removed"
+	MsgCompleted        = "Service completed (exit 0)"
 	// MsgHostCondition: the service cannot start for a reason of the
 	// host's (its detail says which); it is retried, never disabled.
 	MsgHostCondition = "Waiting for a host condition"
 )
+
+// DetailCompleted is the detail of a service whose work is done: a clean
+// exit under restart no or on-failure (STOPPED, not a failure).
+const DetailCompleted = "completed (exit 0)"
 
 // ServiceStatus is one service as the API and WebSocket show it: the seed's
 // fields first, then the agent's own.
@@ -130,6 +135,8 @@ type Progress struct {
 	// EngineError is set while the container engine cannot be reached
 	// before the first discovery.
 	EngineError string `json:"engine_error,omitempty"`
+	// Completed counts one-shot jobs that exited 0 (restart no/on-failure).
+	Completed int `json:"completed,omitempty"`
 }
 
 // String is the one-line form used for systemd STATUS=.
@@ -138,7 +145,11 @@ func (p Progress) String() string {
 		return "waiting for the container engine: " + p.EngineError
 	}
 	if p.Done {
-		return fmt.Sprintf("supervising: %d/%d services running", p.Running, p.Total)
+		s := fmt.Sprintf("supervising: %d/%d services running", p.Running, p.Total)
+		if p.Completed > 0 {
+			s += fmt.Sprintf(", %d completed", p.Completed)
+		}
+		return s
 	}
 	s := fmt.Sprintf("phase %d/%d: %d/%d running", p.Phase, p.Phases, p.Running, p.Total)
 	if len(p.Waiting) > 0 {

@@ -13,7 +13,11 @@
 //
 // Restart ownership: the agent alone restarts containers. The engine
 // adapter creates containers with restart policy "no", so Podman never
-// races the agent.
+// races the agent. Compose's `restart:` decides which failures the agent
+// restarts (policy.go): unset, always and unless-stopped all of them (the
+// seed's behaviour), on-failure only non-zero exits, no none; a clean exit
+// under no/on-failure is completion (runner_exit.go). Containers that no
+// longer match the file are recreated one at a time (rollout.go).
 package supervisor
 
 import (
@@ -53,6 +57,11 @@ type Config struct {
 	// OnTick is called from the supervision loop about once a second
 	// (systemd watchdog pings).
 	OnTick func(Progress)
+	// KeepOutdated leaves containers that no longer match the file (config
+	// hash or image ID) as they are at agent start, only logged; by
+	// default they are recreated, one at a time in phase order. A reload
+	// recreates them either way.
+	KeepOutdated bool
 }
 
 func (c Config) withDefaults() Config {
@@ -138,6 +147,8 @@ type Supervisor struct {
 	runCtx     context.Context
 	cancelRuns context.CancelFunc
 	wg         sync.WaitGroup
+	// stopRollout ends the rollout in progress (a reload starts another).
+	stopRollout context.CancelFunc
 }
 
 // depView is what dependents need to know of a service.
@@ -151,6 +162,7 @@ type depView struct {
 	launched  bool      // its first start is done (or it was adopted running)
 	held      bool      // it will not start now: a backoff to wait out, or stopping
 	acting    time.Time // when its current action began; zero when none
+	exitCode  int       // non-zero: the exit code of its container, now down
 }
 
 // New prepares a supervisor for a stack and its plan.
@@ -214,6 +226,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 	runCtx, cancelRuns := context.WithCancel(ctx)
 	defer cancelRuns()
+	stackUp := false
+	for _, c := range existing {
+		stackUp = stackUp || c.Running
+	}
 	s.mu.Lock()
 	s.runCtx, s.cancelRuns = runCtx, cancelRuns
 	s.startedAt = s.clock.Now()
@@ -227,7 +243,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if r, ok := records[ps.Name]; ok {
 			rec = &r
 		}
-		r := newRunner(s, ps, c, rec)
+		r := newRunner(s, s.plan, ps, c, rec)
+		if !s.cfg.KeepOutdated {
+			r.outdated = s.outdatedWhy(s.stack, ps, existing)
+		}
+		r.adoptExited(stackUp, s.engine.ConfigHash(s.stack, ps.Service))
 		s.runners[ps.Name] = r
 		if r.ctr.ID != "" {
 			s.byID[r.ctr.ID] = r
@@ -248,6 +268,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.startRunner(s.runners[name])
 	}
 	s.precreate(runCtx, existing)
+	s.rollOutAtStart(existing)
 
 	ticker := s.clock.NewTimer(time.Second)
 	defer ticker.Stop()

@@ -121,6 +121,7 @@ services:
 			t.Errorf("delay before restart %d = %s, want %ds", i+1, got, w)
 		}
 	}
+	settleReal() // the disable event follows the status change
 	st := h.status("loop")
 	if st.Enabled || st.FailureCount != 8 {
 		t.Errorf("status = %+v, want disabled with 8 failures", st)

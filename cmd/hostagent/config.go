@@ -33,6 +33,7 @@ type config struct {
 	HealthCheckTimeout  time.Duration `yaml:"health_check_timeout"`
 	StableWindow        time.Duration `yaml:"stable_window"`
 	MonitoringEnabled   bool          `yaml:"monitoring_enabled"`
+	RecreateOutdated    bool          `yaml:"recreate_outdated"`
 	Enabled             bool          `yaml:"enabled"`
 	LogLevel            string        `yaml:"log_level"`
 }
@@ -51,6 +52,7 @@ func defaults() config {
 		HealthCheckTimeout:  5 * time.Second,
 		StableWindow:        5 * time.Minute,
 		MonitoringEnabled:   true,
+		RecreateOutdated:    true,
 		Enabled:             true,
 		LogLevel:            "info",
 	}
@@ -74,6 +76,7 @@ type fileConfig struct {
 	HealthCheckTimeout  *string  `yaml:"health_check_timeout"`
 	StableWindow        *string  `yaml:"stable_window"`
 	MonitoringEnabled   *bool    `yaml:"monitoring_enabled"`
+	RecreateOutdated    *bool    `yaml:"recreate_outdated"`
 	Enabled             *bool    `yaml:"enabled"`
 	LogLevel            *string  `yaml:"log_level"`
 }
@@ -124,6 +127,9 @@ func (c *config) applyFile(path string, mustExist bool) error {
 	}
 	if f.MonitoringEnabled != nil {
 		c.MonitoringEnabled = *f.MonitoringEnabled
+	}
+	if f.RecreateOutdated != nil {
+		c.RecreateOutdated = *f.RecreateOutdated
 	}
 	if f.Enabled != nil {
 		c.Enabled = *f.Enabled
@@ -182,6 +188,7 @@ func (c *config) applyEnv(getenv func(string) string) error {
 	}
 	for k, dst := range map[string]*bool{
 		"ORCHESTRATOR_MONITORING_ENABLED": &c.MonitoringEnabled,
+		"ORCHESTRATOR_RECREATE_OUTDATED":  &c.RecreateOutdated,
 		"ORCHESTRATOR_ENABLED":            &c.Enabled,
 	} {
 		if v, ok := lookup(getenv, k); ok {

@@ -164,3 +164,30 @@ func TestConfigFileErrorsNameTheLineAndTheKey(t *testing.T) {
 		}
 	}
 }
+
+func TestRecreateOutdatedSetting(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yaml")
+	cases := []struct {
+		file, env string
+		want      bool
+	}{
+		{"", "", true},
+		{"recreate_outdated: false\n", "", false},
+		{"recreate_outdated: false\n", "true", true},
+		{"", "false", false},
+	}
+	for _, c := range cases {
+		if err := os.WriteFile(file, []byte(c.file), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{"ORCHESTRATOR_CONFIG": file, "ORCHESTRATOR_RECREATE_OUTDATED": c.env}
+		cfg, err := loadConfig(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.RecreateOutdated != c.want {
+			t.Errorf("file %q env %q: recreate_outdated %v, want %v", c.file, c.env, cfg.RecreateOutdated, c.want)
+		}
+	}
+}

@@ -162,7 +162,7 @@ func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compo
 	metrics := api.NewMetrics()
 	metrics.SetVersion(version)
 	a.metrics = metrics
-	a.sup = supervisor.New(stack, plan, supervisor.Config{OnTick: a.onTick, StableWindow: cfg.StableWindow}, supervisor.Deps{
+	a.sup = supervisor.New(stack, plan, supervisor.Config{OnTick: a.onTick, StableWindow: cfg.StableWindow, KeepOutdated: !cfg.RecreateOutdated}, supervisor.Deps{
 		Engine:  bridge.Engine{C: a.engine},
 		Probes:  bridge.Probers(a.engine, cfg.HealthCheckTimeout, a.clock),
 		Gate:    gate,

@@ -33,6 +33,12 @@ func (a Engine) Discover(ctx context.Context, st *compose.Stack) (map[string]sup
 			}
 		}
 		out[svc] = toContainer(c)
+		switch {
+		case f.Outdated:
+			out[svc] = withOutdated(out[svc], "configuration changed")
+		case f.ImageChanged:
+			out[svc] = withOutdated(out[svc], "image changed")
+		}
 	}
 	return out, nil
 }
@@ -74,6 +80,14 @@ func (a Engine) Stop(ctx context.Context, id string, timeout time.Duration) erro
 
 func (a Engine) Remove(ctx context.Context, id string) error {
 	return a.C.Remove(ctx, engine.ContainerID(id), true)
+}
+
+func (a Engine) Recreate(ctx context.Context, st *compose.Stack, svc *compose.Service, id string, stopTimeout time.Duration) (supervisor.Container, error) {
+	nid, err := a.C.Recreate(ctx, st, svc.Name, engine.ContainerID(id), stopTimeout)
+	if err != nil {
+		return supervisor.Container{}, err
+	}
+	return supervisor.Container{ID: string(nid), Service: svc.Name, ConfigHash: engine.ConfigHash(*svc)}, nil
 }
 
 func (a Engine) Inspect(ctx context.Context, id string) (supervisor.Container, error) {
@@ -143,6 +157,11 @@ var eventKinds = map[engine.EventKind]supervisor.EventKind{
 	engine.EventStop:    supervisor.EventStop,
 	engine.EventDestroy: supervisor.EventDestroy,
 	engine.EventResync:  supervisor.EventResync,
+}
+
+func withOutdated(c supervisor.Container, why string) supervisor.Container {
+	c.Outdated = why
+	return c
 }
 
 func toContainer(c engine.Container) supervisor.Container {
