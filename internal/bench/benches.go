@@ -39,6 +39,11 @@ var seedServices = []seedService{
 	{"frontend", "frontend", time.Second, []string{"backend"}},
 }
 
+// seedImage plays every seed service: testsvc, with a curl (and the other
+// tools real images' checks call) that asks it, so the file's exec check
+// passes when Podman runs it for Compose, as it would in a real image.
+const seedImage = "localhost/hostagent-bench-seed:latest"
+
 // seedStack is seedServices as a compose file: services become healthy
 // HEALTHY_AFTER after their process starts, checked over HTTP on the port
 // published at portBase+i. No start_interval: how fast readiness is seen
@@ -53,7 +58,7 @@ func seedStack(portBase int) string {
     ports: ['127.0.0.1:%d:8080']
     healthcheck: {test: ['CMD', 'curl', '-f', 'http://localhost:8080/health'], interval: 10s, timeout: 2s, retries: 3, start_period: 60s}
     x-hostagent: {category: %s, startup_time: %s}
-`, s.name, podmantest.TestsvcImage, s.delay, portBase+i, s.category, s.delay)
+`, s.name, seedImage, s.delay, portBase+i, s.category, s.delay)
 		if len(s.deps) > 0 {
 			b.WriteString("    depends_on:\n")
 			for _, d := range s.deps {

@@ -71,6 +71,9 @@ func run(ctx context.Context, o options) error {
 	if err := pm.EnsureImages(ctx); err != nil {
 		return err
 	}
+	if err := pm.EnsureStandins(ctx, []podmantest.Standin{{Image: seedImage, Service: "seed", Port: 8080}}); err != nil {
+		return err
+	}
 	var rows []row
 	var notes []string
 	for _, b := range []struct {
