@@ -29,6 +29,7 @@ type agent struct {
 	pm                            *podmantest.Service
 	// launched is when the command was started: the user's clock.
 	launched time.Time
+	stopped  bool
 }
 
 // startAgent launches `hostagent run` on the stack; extraEnv entries
@@ -47,11 +48,18 @@ func startAgent(ctx context.Context, bin string, pm *podmantest.Service, name, c
 	if err := os.WriteFile(a.file, []byte("name: "+a.project+"\n"+compose), 0o644); err != nil {
 		return nil, err
 	}
+	return a, a.launch(ctx, pm, extraEnv...)
+}
+
+// launch starts `hostagent run` on a.file with the bench's environment
+// (state, API and token under a.dir).
+func (a *agent) launch(ctx context.Context, pm *podmantest.Service, extraEnv ...string) error {
+	dir, bin := a.dir, a.bin
 	token := make([]byte, 16)
 	_, _ = rand.Read(token)
 	for f, data := range map[string]string{"token": hex.EncodeToString(token), "config.yaml": ""} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(data), 0o600); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	_ = pm.Cleanup(ctx, a.project)
@@ -73,20 +81,24 @@ func startAgent(ctx context.Context, bin string, pm *podmantest.Service, name, c
 	a.cmd.Env = a.env
 	logs, err := os.Create(filepath.Join(dir, "agent.log"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.cmd.Stdout, a.cmd.Stderr = logs, logs
 	a.launched = time.Now()
 	if err := a.cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	a.exited = make(chan error, 1)
 	go func() { a.exited <- a.cmd.Wait(); logs.Close() }()
-	return a, nil
+	return nil
 }
 
 // stop ends the agent and removes the stack.
 func (a *agent) stop(ctx context.Context) {
+	if a.stopped {
+		return
+	}
+	a.stopped = true
 	_ = a.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-a.exited:

@@ -49,7 +49,7 @@ func main() {
 	flag.DurationVar(&o.window, "window", 30*time.Second, "idle measurement window (per run)")
 	flag.IntVar(&o.rate, "rate", 2000, "REST requests per second")
 	flag.DurationVar(&o.restDur, "rest-duration", 10*time.Second, "REST load per run")
-	flag.StringVar(&o.only, "only", "makespan,detection,idle,rest,page", "benchmarks to run")
+	flag.StringVar(&o.only, "only", "makespan,detection,idle,nemotron,rest,page", "benchmarks to run")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -83,6 +83,7 @@ func run(ctx context.Context, o options) error {
 		{"makespan", benchMakespan},
 		{"detection", benchDetection},
 		{"idle", benchIdle},
+		{"nemotron", benchNemotron},
 		{"rest", benchREST},
 		{"page", benchPage},
 	} {

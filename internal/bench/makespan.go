@@ -189,16 +189,26 @@ func makespanOnce(ctx context.Context, o options, pm *podmantest.Service, i int)
 // pollFirst200 asks every seed service's /health, one goroutine each,
 // until each has answered 200 once, and returns when each first did.
 func pollFirst200(ctx context.Context, a *agent, portBase int, limit time.Duration) (map[string]time.Time, error) {
+	urls := map[string]string{}
+	for i, s := range seedServices {
+		urls[s.name] = fmt.Sprintf("http://127.0.0.1:%d/health", portBase+i)
+	}
+	return pollURLs(ctx, a, urls, limit)
+}
+
+// pollURLs asks each URL (by service name), one goroutine each, every
+// pollEvery until it has answered 200 once, and returns when each first
+// did. It gives up when a.exited says the process under test ended.
+func pollURLs(ctx context.Context, a *agent, urls map[string]string, limit time.Duration) (map[string]time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	type hit struct {
 		name string
 		at   time.Time
 	}
-	hits := make(chan hit, len(seedServices))
+	hits := make(chan hit, len(urls))
 	client := &http.Client{Timeout: time.Second}
-	for i, s := range seedServices {
-		url := fmt.Sprintf("http://127.0.0.1:%d/health", portBase+i)
+	for name, url := range urls {
 		go func() {
 			for ctx.Err() == nil {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -206,7 +216,7 @@ func pollFirst200(ctx context.Context, a *agent, portBase int, limit time.Durati
 					at := time.Now()
 					resp.Body.Close()
 					if resp.StatusCode == http.StatusOK {
-						hits <- hit{s.name, at}
+						hits <- hit{name, at}
 						return
 					}
 				}
@@ -218,14 +228,14 @@ func pollFirst200(ctx context.Context, a *agent, portBase int, limit time.Durati
 		}()
 	}
 	seen := map[string]time.Time{}
-	for len(seen) < len(seedServices) {
+	for len(seen) < len(urls) {
 		select {
 		case h := <-hits:
 			seen[h.name] = h.at
 		case err := <-a.exited:
-			return nil, fmt.Errorf("agent exited during bring-up: %v (log %s)", err, filepath.Join(a.dir, "agent.log"))
+			return nil, fmt.Errorf("exited during bring-up: %v (log %s)", err, filepath.Join(a.dir, "agent.log"))
 		case <-ctx.Done():
-			return nil, fmt.Errorf("not every service answered 200 within %s: %d of %d did (log %s)", limit, len(seen), len(seedServices), filepath.Join(a.dir, "agent.log"))
+			return nil, fmt.Errorf("not every service answered 200 within %s: %d of %d did (log %s)", limit, len(seen), len(urls), filepath.Join(a.dir, "agent.log"))
 		}
 	}
 	return seen, nil
