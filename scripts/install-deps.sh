@@ -10,7 +10,7 @@ set -euo pipefail
 runtime=(podman runc netavark aardvark-dns iptables busybox-static ca-certificates procps git make gcc)
 # What the tests add: Redis, the systemd e2e's rootfs, load and packaging
 # tools, the status page's browser.
-tests=(redis-server debootstrap wrk rpm iproute2 curl psmisc chromium)
+tests=(redis-server debootstrap wrk rpm iproute2 curl psmisc chromium podman-compose)
 
 case "${1:-all}" in
   runtime) packages=("${runtime[@]}") ;;
