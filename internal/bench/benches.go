@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -204,7 +205,9 @@ func idleStack(n int) string {
 }
 
 func benchIdle(ctx context.Context, o options, pm *podmantest.Service) ([]row, []string, error) {
-	a, err := startAgent(ctx, o.bin, pm, "idle", idleStack(o.services), 39390)
+	podmanPID := findPID(pm.Socket)
+	pm0, _, _ := procStat(podmanPID)
+	a, err := startAgent(ctx, o.bin, pm, "idle", idleStack(o.services), 39390, "ORCHESTRATOR_LOG_LEVEL=info")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -213,17 +216,24 @@ func benchIdle(ctx context.Context, o options, pm *podmantest.Service) ([]row, [
 		return nil, nil, err
 	}
 	agentSaw := time.Since(a.launched).Seconds()
-	last, running, err := lastStarted(ctx, pm, a.project)
+	// Where the bring-up's time went: CPU of the agent and of Podman's
+	// API service while it ran, and the agent's create window from its log.
+	agentTicks, _, _ := procStat(a.cmd.Process.Pid)
+	pm1, _, _ := procStat(podmanPID)
+	cFirst, cLast, nCreated := logSpan(filepath.Join(a.dir, "agent.log"), `msg="Container created"`)
+	busy := fmt.Sprintf("during it the agent used %.1f s of CPU and Podman's API service %.1f s; the agent's creates ran from +%.2f s to +%.2f s (%d)",
+		float64(agentTicks)/100, float64(pm1-pm0)/100, cFirst.Sub(a.launched).Seconds(), cLast.Sub(a.launched).Seconds(), nCreated)
+	fmt.Printf("   %s\n", busy)
+	last, first, running, err := lastStarted(ctx, pm, a.project)
 	if err != nil {
 		return nil, nil, err
 	}
 	if running != o.services {
 		return nil, nil, fmt.Errorf("%d of %d containers running after the agent said all were", running, o.services)
 	}
-	span := last.Sub(a.launched).Seconds()
-	fmt.Printf("   bring-up: launch → last of %d containers started %.3fs (the agent reported all running at %.3fs)\n", o.services, span, agentSaw)
+	span, toFirst := last.Sub(a.launched).Seconds(), first.Sub(a.launched).Seconds()
+	fmt.Printf("   bring-up: launch → first container started %.3fs, → last of %d %.3fs (the agent reported all running at %.3fs)\n", toFirst, o.services, span, agentSaw)
 	time.Sleep(10 * time.Second) // let bring-up's garbage go
-	podmanPID := findPID(pm.Socket)
 	var cpus, rss, podmanCPU []float64
 	for range o.runs {
 		t0, _, err := procStat(a.cmd.Process.Pid)
@@ -249,16 +259,17 @@ func benchIdle(ctx context.Context, o options, pm *podmantest.Service) ([]row, [
 	pass := cpu < 1 && mem < 40
 	file, project := a.file, a.project
 	a.stop(ctx)
-	floor, creates, n, err := startFloor(ctx, pm, compose.Options{Files: []string{file}, ProjectName: project})
+	fl, err := startFloor(ctx, pm, compose.Options{Files: []string{file}, ProjectName: project})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start floor: %w", err)
 	}
+	floor, creates, n := fl.starts, fl.creates, fl.n
 	ratio := span / floor.Seconds()
-	fmt.Printf("   start floor: %d sequential starts %.3fs; bring-up/floor %.3f; %d sequential creates %.3fs\n", n, floor.Seconds(), ratio, n, creates.Seconds())
+	fmt.Printf("   start floor: %d sequential starts %.3fs; bring-up/floor %.3f; %d sequential creates %.3fs; create and start pipelined %.3fs\n", n, floor.Seconds(), ratio, n, creates.Seconds(), fl.pipelined.Seconds())
 	return []row{{
 			name:      fmt.Sprintf("bring-up of %d services (no health checks)", o.services),
-			measured:  fmt.Sprintf("%.2f s from launch to the last container's StartedAt (ratio %.3f; the agent reported all running at %.2f s)", span, ratio, agentSaw),
-			reference: fmt.Sprintf("Podman's serialised start floor: %d sequential starts of pre-created containers, %.2f s (%.0f ms each); creating them, one after another, took %.2f s more (create + start: %.2f s, ratio %.3f)", n, floor.Seconds(), floor.Seconds()*1000/float64(n), creates.Seconds(), (floor + creates).Seconds(), span/(floor+creates).Seconds()),
+			measured:  fmt.Sprintf("%.2f s from launch to the last container's StartedAt (ratio %.3f; the first started at %.2f s; the agent reported all running at %.2f s; %s)", span, ratio, toFirst, agentSaw, busy),
+			reference: fmt.Sprintf("Podman's serialised start floor: %d sequential starts of pre-created containers, %.2f s (%.0f ms each); creating them, one after another, took %.2f s more (create + start: %.2f s, ratio %.3f); fresh ones created by one goroutine while another starts each as it exists: %.2f s (ratio %.3f)", n, floor.Seconds(), floor.Seconds()*1000/float64(n), creates.Seconds(), (floor + creates).Seconds(), span/(floor+creates).Seconds(), fl.pipelined.Seconds(), span/fl.pipelined.Seconds()),
 			target:    "ratio ≤ 1.15",
 			verdict:   verdict(ratio <= 1.15), pass: ratio <= 1.15,
 		}, {

@@ -279,6 +279,34 @@ func logTime(path, needle string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%s: no line with %s", path, needle)
 }
 
+// logSpan is the time of the first and last lines of the agent's text
+// log that contain needle, and how many there are.
+func logSpan(path, needle string) (first, last time.Time, n int) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, needle) {
+			continue
+		}
+		stamp, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		t, err := time.Parse(time.RFC3339Nano, stamp)
+		if err != nil {
+			continue
+		}
+		if n == 0 {
+			first = t
+		}
+		last, n = t, n+1
+	}
+	return
+}
+
 // freePorts finds n consecutive free TCP ports on 127.0.0.1 and returns
 // the first.
 func freePorts(n int) (int, error) {

@@ -17,65 +17,106 @@ import (
 	"github.com/hostagent/hostagent/internal/podmantest"
 )
 
-// startFloor is Podman's serialised start floor for a stack: every
-// service's container created as the agent creates it (engine.Create,
-// the same code), then started one after another through the API; the
-// floor is the sum of the start calls. Podman serialises starts, so no
-// bring-up of these containers can beat it. The containers are removed
-// afterwards.
-// creates is the sum of the create calls made first, for comparison.
-func startFloor(ctx context.Context, pm *podmantest.Service, opts compose.Options) (floor, creates time.Duration, n int, err error) {
+// floors are Podman's own limits for bringing a stack's containers up,
+// measured with the agent's create code (engine.Create) and no agent.
+type floors struct {
+	n int
+	// starts: the containers pre-created, then started one after another;
+	// the sum of the start calls. Podman serialises starts, so no bring-up
+	// of these containers can beat it.
+	starts time.Duration
+	// creates: the sum of the create calls made before those starts.
+	creates time.Duration
+	// pipelined: fresh containers, one goroutine creating them one after
+	// another while a second starts each as soon as it exists; wall time.
+	// Where Podman ran a create beside a start, this would approach the
+	// larger of creates and starts rather than their sum.
+	pipelined time.Duration
+}
+
+// startFloor measures the floors for a stack, removing its containers
+// before and after.
+func startFloor(ctx context.Context, pm *podmantest.Service, opts compose.Options) (f floors, err error) {
 	home, _ := os.UserHomeDir()
 	opts.Env = []string{"HOME=" + home}
 	st, err := compose.Load(ctx, opts)
 	if err != nil {
-		return 0, 0, 0, err
+		return f, err
 	}
 	_ = pm.Cleanup(ctx, st.Name)
 	defer func() { _ = pm.Cleanup(context.WithoutCancel(ctx), st.Name) }()
 	c, err := engine.New(engine.Options{Host: pm.URL()})
 	if err != nil {
-		return 0, 0, 0, err
+		return f, err
 	}
 	defer c.Close()
 	var ids []engine.ContainerID
 	for _, svc := range st.Services {
 		t0 := time.Now()
 		id, err := c.Create(ctx, st, svc.Name)
-		creates += time.Since(t0)
+		f.creates += time.Since(t0)
 		if err != nil {
-			return 0, 0, 0, err
+			return f, err
 		}
 		ids = append(ids, id)
 	}
 	for _, id := range ids {
 		t0 := time.Now()
 		if err := c.Start(ctx, id); err != nil {
-			return 0, 0, 0, err
+			return f, err
 		}
-		floor += time.Since(t0)
+		f.starts += time.Since(t0)
 	}
-	return floor, creates, len(ids), nil
+	f.n = len(ids)
+
+	_ = pm.Cleanup(ctx, st.Name)
+	created := make(chan engine.ContainerID, len(st.Services))
+	errc := make(chan error, 1)
+	t0 := time.Now()
+	go func() {
+		defer close(created)
+		for _, svc := range st.Services {
+			id, err := c.Create(ctx, st, svc.Name)
+			if err != nil {
+				errc <- err
+				return
+			}
+			created <- id
+		}
+	}()
+	for id := range created {
+		if err := c.Start(ctx, id); err != nil {
+			return f, err
+		}
+	}
+	select {
+	case err := <-errc:
+		return f, err
+	default:
+	}
+	f.pipelined = time.Since(t0)
+	return f, nil
 }
 
-// lastStarted is the latest StartedAt among the project's containers, and
-// how many are running.
-func lastStarted(ctx context.Context, pm *podmantest.Service, project string) (time.Time, int, error) {
+// lastStarted is the latest StartedAt among the project's containers, the
+// earliest, and how many are running.
+func lastStarted(ctx context.Context, pm *podmantest.Service, project string) (last, first time.Time, running int, err error) {
 	c, err := engine.New(engine.Options{Host: pm.URL()})
 	if err != nil {
-		return time.Time{}, 0, err
+		return last, first, 0, err
 	}
 	defer c.Close()
 	list, err := c.List(ctx, project)
 	if err != nil {
-		return time.Time{}, 0, err
+		return last, first, 0, err
 	}
-	var last time.Time
-	running := 0
 	for _, ctr := range list {
 		full, err := c.Inspect(ctx, ctr.ID)
 		if err != nil {
-			return time.Time{}, 0, err
+			return last, first, 0, err
+		}
+		if t := full.State.StartedAt; !t.IsZero() && (first.IsZero() || t.Before(first)) {
+			first = t
 		}
 		if full.State.Running {
 			running++
@@ -84,7 +125,7 @@ func lastStarted(ctx context.Context, pm *podmantest.Service, project string) (t
 			last = full.State.StartedAt
 		}
 	}
-	return last, running, nil
+	return last, first, running, nil
 }
 
 // The nemotron file, unmodified, as the integration test runs it
@@ -215,7 +256,7 @@ func benchNemotron(ctx context.Context, o options, pm *podmantest.Service) ([]ro
 		return nil, nil, err
 	}
 
-	var spans, floors, ratios, createSums []float64
+	var spans, floors, ratios, createSums, pipes, toFirsts []float64
 	for i := range o.runs {
 		port, err := freePorts(1)
 		if err != nil {
@@ -241,22 +282,30 @@ func benchNemotron(ctx context.Context, o options, pm *podmantest.Service) ([]ro
 			}
 		}
 		span := last.Sub(a.launched).Seconds()
+		_, first, _, err := lastStarted(ctx, pm, nemotronProject)
+		if err != nil {
+			a.stop(ctx)
+			return nil, nil, err
+		}
+		toFirsts = append(toFirsts, first.Sub(a.launched).Seconds())
 		a.stop(ctx)
-		floor, creates, n, err := startFloor(ctx, pm, compose.Options{Files: []string{stackFile}})
+		fl, err := startFloor(ctx, pm, compose.Options{Files: []string{stackFile}})
+		floor, creates, n := fl.starts, fl.creates, fl.n
 		if err != nil {
 			return nil, nil, fmt.Errorf("nemotron start floor: %w", err)
 		}
 		spans, floors = append(spans, span), append(floors, floor.Seconds())
 		createSums = append(createSums, creates.Seconds())
+		pipes = append(pipes, fl.pipelined.Seconds())
 		ratios = append(ratios, span/floor.Seconds())
-		fmt.Printf("   run %d: launch → all %d answer 200 %.3fs; Podman's start floor (%d sequential starts) %.3fs; ratio %.3f; (creates %.3fs)\n",
-			i+1, len(urls), span, n, floor.Seconds(), span/floor.Seconds(), creates.Seconds())
+		fmt.Printf("   run %d: launch → all %d answer 200 %.3fs; Podman's start floor (%d sequential starts) %.3fs; ratio %.3f; (creates %.3fs; create and start pipelined %.3fs)\n",
+			i+1, len(urls), span, n, floor.Seconds(), span/floor.Seconds(), creates.Seconds(), fl.pipelined.Seconds())
 	}
 	m := median(ratios)
 	return []row{{
 			name:      "bring-up of the real nemotron file, unmodified (9 core services; stand-in images healthy at once)",
-			measured:  fmt.Sprintf("%.2f s from launch to every /health 200 (ratio to the floor %.3f; runs %s)", median(spans), m, list(ratios, "%.3f")),
-			reference: fmt.Sprintf("Podman's start floor for its 9 containers: %.2f s (their creates, serial: %.2f s more); plan's critical path %s (%.0f s with the file's startup estimates)", median(floors), median(createSums), strings.Join(p.CriticalPath, " → "), p.Makespan),
+			measured:  fmt.Sprintf("%.2f s from launch to every /health 200 (ratio to the floor %.3f; runs %s; the first container started %.2f s after launch)", median(spans), m, list(ratios, "%.3f"), median(toFirsts)),
+			reference: fmt.Sprintf("Podman's start floor for its 9 containers: %.2f s (their creates, serial: %.2f s more; created and started by two goroutines, one creating while the other starts: %.2f s); plan's critical path %s (%.0f s with the file's startup estimates)", median(floors), median(createSums), median(pipes), strings.Join(p.CriticalPath, " → "), p.Makespan),
 			target:    "reported (no target; ≤ 1.15 × floor as for 100 services)",
 			verdict:   verdict(m <= 1.15), pass: m <= 1.15,
 		}}, []string{
