@@ -113,13 +113,16 @@ func composeOnce(ctx context.Context, bin string, pm *podmantest.Service, i int)
 }
 
 // runHealthTimers runs `podman healthcheck run` for each of the project's
-// containers on its interval, as the systemd timer Podman creates for a
-// container with a health check would (`systemd-run --on-unit-inactive=
-// INTERVAL podman healthcheck run ID`): the first check one interval after
-// the container started, each next one an interval after the last ended.
+// containers as Podman 4.3 has systemd do it: at container start it
+// creates a transient timer (`systemd-run --unit ID --on-unit-inactive=
+// INTERVAL --timer-property=AccuracySec=1s podman healthcheck run ID`) and
+// starts its service unit at once, so the first check runs as the
+// container starts and each next one an interval after the last ended.
 // Without systemd Podman creates no timer and no check ever runs, so
-// Compose's service_healthy would wait forever. Timers fire exactly on
-// time here; systemd's AccuracySec=1s may fire them up to 1 s later.
+// Compose's service_healthy would wait forever. Here the first check runs
+// when the poll (every 100 ms) finds the container running, and the
+// timers fire on time; systemd's AccuracySec=1s may fire them up to 1 s
+// later, which would only slow Compose.
 func runHealthTimers(ctx context.Context, c *engine.Client, pm *podmantest.Service, project string, interval time.Duration) {
 	timed := map[engine.ContainerID]bool{}
 	var wg sync.WaitGroup
@@ -147,7 +150,7 @@ func runHealthTimers(ctx context.Context, c *engine.Client, pm *podmantest.Servi
 					_, _ = pm.Podman(ctx, "healthcheck", "run", string(id))
 					next = time.Now().Add(interval)
 				}
-			}(ctr.ID, full.State.StartedAt.Add(interval))
+			}(ctr.ID, full.State.StartedAt)
 		}
 		select {
 		case <-ctx.Done():
