@@ -256,7 +256,8 @@ func benchNemotron(ctx context.Context, o options, pm *podmantest.Service) ([]ro
 		return nil, nil, err
 	}
 
-	var spans, floors, ratios, createSums, pipes, toFirsts []float64
+	var spans, floors, ratios, createSums, pipes, toFirsts, pathDetect []float64
+	var pathSteps string
 	for i := range o.runs {
 		port, err := freePorts(1)
 		if err != nil {
@@ -288,6 +289,32 @@ func benchNemotron(ctx context.Context, o options, pm *podmantest.Service) ([]ro
 			return nil, nil, err
 		}
 		toFirsts = append(toFirsts, first.Sub(a.launched).Seconds())
+		// Along the critical path: when each service started, and when the
+		// agent saw it healthy (what its dependents wait for).
+		starts, err := serviceStarts(ctx, pm, nemotronProject)
+		if err != nil {
+			a.stop(ctx)
+			return nil, nil, err
+		}
+		healthy := map[string]time.Time{}
+		if evs, err := a.events(ctx); err == nil {
+			for _, e := range evs {
+				if _, ok := healthy[e.Data.Name]; !ok && e.Message == "Service healthy" {
+					healthy[e.Data.Name] = e.Time
+				}
+			}
+		}
+		var steps []string
+		var detect float64
+		for _, svc := range p.CriticalPath {
+			d := healthy[svc].Sub(starts[svc]).Seconds()
+			detect += d
+			steps = append(steps, fmt.Sprintf("%s started +%.2f s, seen healthy %.2f s later", svc, starts[svc].Sub(a.launched).Seconds(), d))
+			fmt.Printf("     %-14s started +%.3fs, agent saw healthy +%.3fs, poller saw 200 +%.3fs\n", svc,
+				starts[svc].Sub(a.launched).Seconds(), healthy[svc].Sub(a.launched).Seconds(), seen[svc].Sub(a.launched).Seconds())
+		}
+		pathDetect = append(pathDetect, detect)
+		pathSteps = strings.Join(steps, "; ")
 		a.stop(ctx)
 		fl, err := startFloor(ctx, pm, compose.Options{Files: []string{stackFile}})
 		floor, creates, n := fl.starts, fl.creates, fl.n
@@ -306,9 +333,32 @@ func benchNemotron(ctx context.Context, o options, pm *podmantest.Service) ([]ro
 			name:      "bring-up of the real nemotron file, unmodified (9 core services; stand-in images healthy at once)",
 			measured:  fmt.Sprintf("%.2f s from launch to every /health 200 (ratio to the floor %.3f; runs %s; the first container started %.2f s after launch)", median(spans), m, list(ratios, "%.3f"), median(toFirsts)),
 			reference: fmt.Sprintf("Podman's start floor for its 9 containers: %.2f s (their creates, serial: %.2f s more; created and started by two goroutines, one creating while the other starts: %.2f s); plan's critical path %s (%.0f s with the file's startup estimates)", median(floors), median(createSums), median(pipes), strings.Join(p.CriticalPath, " → "), p.Makespan),
-			target:    "reported (no target; ≤ 1.15 × floor as for 100 services)",
-			verdict:   verdict(m <= 1.15), pass: m <= 1.15,
+			target:    "none set (reported); 1.15 × floor, the 100-service target, for comparison",
+			verdict:   map[bool]string{true: "reported: within 1.15 × floor", false: "reported: over 1.15 × floor"}[m <= 1.15], pass: true,
 		}}, []string{
+			fmt.Sprintf("Nemotron, where the time goes (last run): %s. Along the critical path the agent spent %.2f s (median over runs) between a service's start and seeing it healthy, through the file's exec health checks (pg_isready, python -c httpx..., wget), which its dependents wait for; the floor has no health checks in it. Launch → first container started: %.2f s; the floor's creates: %.2f s.", pathSteps, median(pathDetect), median(toFirsts), median(createSums)),
 			"Nemotron: compose/testdata/nemotron/docker-compose.prod.yml unmodified, in a directory named nemotron with a .env (POSTGRES_PASSWORD, HF_CACHE, AI_MODELS_PATH, CAMERA_PATH), its images played by podmantest stand-ins (testsvc answering /health at once on each health check's port; the checks' python/curl/pg_isready/redis-cli ask it), and nvidia.com/gpu from a CDI spec with an environment edit only. With every service healthy at once, the critical path is Podman's serialised start floor: after the agent's run, the same 9 containers are created again with the agent's own create code (engine.Create) and started one after another through the API; the floor is the sum of those start calls. Clock: launch of `hostagent run` → every service's /health first 200 to the independent poller. The plan's critical path (`hostagent plan --format json`) uses the file's startup estimates, shown for reference.",
 		}, nil
+}
+
+// serviceStarts is each of the project's services' container StartedAt.
+func serviceStarts(ctx context.Context, pm *podmantest.Service, project string) (map[string]time.Time, error) {
+	c, err := engine.New(engine.Options{Host: pm.URL()})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	list, err := c.List(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	for _, ctr := range list {
+		full, err := c.Inspect(ctx, ctr.ID)
+		if err != nil {
+			return nil, err
+		}
+		out[full.Service] = full.State.StartedAt
+	}
+	return out, nil
 }
