@@ -1,7 +1,9 @@
 // Command bench is `make bench`: it measures the agent against the ideal
 // on a private Podman and writes docs/benchmarks.md — bring-up makespan
-// against the plan's critical path, crash detection against the engine's
-// own die-event latency, idle CPU and memory supervising 100 services, and
+// against the plan's critical path and against Docker Compose v5 on the
+// same stack, crash detection against the engine's own die-event latency,
+// idle CPU and memory supervising 100 services and their bring-up against
+// Podman's start floor, the real nemotron file with stand-in images, and
 // REST latency at a fixed rate against a bare HTTP server. Every figure is
 // the median of several runs, with its reference measured in the same run.
 package main
@@ -136,7 +138,7 @@ func writeReport(o options, pm *podmantest.Service, rows []row, notes []string) 
 	for _, n := range notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
-	fmt.Fprintf(&b, "\nReproduce: `make bench` (all), or `go run ./internal/bench -only makespan -runs 5` for one. Options: `-kills`, `-services`, `-window`, `-rate`, `-rest-duration`.\n")
+	fmt.Fprintf(&b, "\nReproduce: `make bench` (all; it builds Docker Compose into .build/tools first, as `make compose-tool` does), or `go run ./internal/bench -only makespan -runs 5` for one (makespan, detection, idle, nemotron, rest, page). Options: `-kills`, `-services`, `-window`, `-rate`, `-rest-duration`.\n")
 	if err := os.MkdirAll("docs", 0o755); err != nil {
 		return err
 	}
