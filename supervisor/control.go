@@ -164,6 +164,7 @@ func (s *Supervisor) Progress() Progress {
 		}
 	}
 	sort.Strings(p.Waiting)
+	p.HostCondition = s.hostConditionLocked()
 	p.Phase = lowest
 	if lowest == 0 {
 		p.Phase, p.Done, p.Waiting = p.Phases, true, nil

@@ -77,6 +77,8 @@ type runner struct {
 	condition    string
 	condAttempts int
 	condKind     actionKind // what to retry: a recreate stays one
+	// condWide: the condition is the whole engine's (EngineWide).
+	condWide bool
 }
 
 type commandKind int

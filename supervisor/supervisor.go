@@ -149,6 +149,8 @@ type Supervisor struct {
 	wg         sync.WaitGroup
 	// stopRollout ends the rollout in progress (a reload starts another).
 	stopRollout context.CancelFunc
+	// loggedHostCond is the engine-wide condition last logged (hostcondition.go).
+	loggedHostCond string
 }
 
 // depView is what dependents need to know of a service.
@@ -163,6 +165,7 @@ type depView struct {
 	held      bool      // it will not start now: a backoff to wait out, or stopping
 	acting    time.Time // when its current action began; zero when none
 	exitCode  int       // non-zero: the exit code of its container, now down
+	hostCond  string    // the engine-wide condition its last start ran into
 }
 
 // New prepares a supervisor for a stack and its plan.
@@ -422,6 +425,7 @@ func (s *Supervisor) tick() {
 	}
 	since := s.clock.Since(s.startedAt)
 	s.mu.Unlock()
+	s.logHostCondition(p)
 	if phaseChanged && !p.Done {
 		name := ""
 		if _, plan := s.current(); p.Phase >= 1 && p.Phase <= len(plan.Phases) {

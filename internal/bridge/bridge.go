@@ -126,6 +126,12 @@ func (a Engine) Condition(err error) (string, bool) {
 	return msg, true
 }
 
+var _ supervisor.EngineWide = Engine{}
+
+// EngineWide: the engine cannot start any container (network backend or
+// OCI runtime missing), a condition of the host rather than of a service.
+func (a Engine) EngineWide(err error) bool { return errors.Is(err, engine.ErrEngineSetup) }
+
 func (a Engine) Events(ctx context.Context, project string) <-chan supervisor.EngineEvent {
 	in := a.C.Events(ctx, project)
 	out := make(chan supervisor.EngineEvent, 64)
