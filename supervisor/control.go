@@ -87,6 +87,9 @@ func (s *Supervisor) Services() []ServiceStatus {
 		if w, ok := waits[n]; ok {
 			st.Detail = w
 		}
+		if r := s.runners[n]; r != nil {
+			r.box.overlayCheck(&st)
+		}
 		if st.StartedAt != nil && (st.Status == Running || st.Status == Starting) {
 			st.UptimeSeconds = int64(s.clock.Since(*st.StartedAt).Seconds())
 		}

@@ -79,6 +79,8 @@ type runner struct {
 	condKind     actionKind // what to retry: a recreate stays one
 	// condWide: the condition is the whole engine's (EngineWide).
 	condWide bool
+	// box: the last checks and facts for Detail (detail.go).
+	box detailBox
 }
 
 type commandKind int

@@ -95,6 +95,7 @@ func (r *runner) publish(msg string) {
 	if r.condWide {
 		view.hostCond = r.condition
 	}
+	r.noteFacts()
 	r.s.update(st, view, msg)
 }
 
