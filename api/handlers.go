@@ -103,7 +103,7 @@ func (s *Server) getService(c echo.Context) error {
 		return err
 	}
 	name := c.Param("name")
-	st, ok := s.sup.Service(name)
+	st, ok := s.service(name)
 	if !ok {
 		return unknownService(name)
 	}
