@@ -17,7 +17,7 @@ func (d detailSup) Detail(name string) (supervisor.ServiceDetail, bool) {
 		return supervisor.ServiceDetail{}, false
 	}
 	return supervisor.ServiceDetail{ServiceStatus: st, RestartPolicy: "always", MaxFailures: 10,
-		Probes: []supervisor.ProbeRecord{{At: t0, Result: supervisor.ProbeFailing, Output: "HTTP 503", LatencyMS: 2.5}},
+		Probes:  []supervisor.ProbeRecord{{At: t0, Result: supervisor.ProbeFailing, Output: "HTTP 503", LatencyMS: 2.5}},
 		GPULane: &supervisor.GPULane{Devices: []string{"0"}, State: supervisor.LaneQueued, Reason: "queued behind ai-llm"}}, true
 }
 
