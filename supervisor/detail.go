@@ -118,7 +118,11 @@ func (r *runner) noteFacts() {
 	}
 	b := &r.box
 	b.mu.Lock()
-	b.policy, b.name, b.exit, b.cond = r.pol, r.ctr.Name, exit, r.condition
+	b.policy, b.name, b.cond = r.pol, r.ctr.Name, r.condition
+	if exit != nil {
+		// Kept after the restart: why it went down is still worth knowing.
+		b.exit = exit
+	}
 	b.mu.Unlock()
 }
 

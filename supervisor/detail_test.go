@@ -109,6 +109,14 @@ services:
 	if d.FailureCount != 1 {
 		t.Errorf("failure count %d, want 1", d.FailureCount)
 	}
+	// Running again, it still says how it last went down.
+	h.engine.mu.Lock()
+	delete(h.engine.exitCode, "web")
+	h.engine.mu.Unlock()
+	h.until("running again", 10*time.Minute, h.is("web", Running))
+	if d, _ := h.sup.Detail("web"); d.LastExit == nil || d.LastExit.Code != 3 || d.BackoffRemainingS != 0 {
+		t.Errorf("after the restart: last exit %+v, backoff %gs; want code 3 kept and no backoff", d.LastExit, d.BackoffRemainingS)
+	}
 }
 
 // A GPU service's detail says which GPUs, and whether it holds the lane

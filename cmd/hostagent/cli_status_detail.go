@@ -57,7 +57,7 @@ func printDetail(w io.Writer, d supervisor.ServiceDetail, now time.Time) {
 		row("uptime", uptime(d.UptimeSeconds))
 	}
 	row("restart", restartLine(d))
-	row("counts", fmt.Sprintf("%d failures, %d restarts%s", d.FailureCount, d.RestartCount, lastRestart(d, now)))
+	row("counts", fmt.Sprintf("failures %d, restarts %d%s", d.FailureCount, d.RestartCount, lastRestart(d, now)))
 	if d.NextRestartAt != nil {
 		row("backoff", backoffLine(d, now))
 	}

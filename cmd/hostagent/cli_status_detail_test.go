@@ -44,7 +44,7 @@ func TestStatusOneServiceInDetail(t *testing.T) {
 		`^hostagent: phase 2/3: 1/4 running, waiting for ai-llm$`,
 		`^ai-llm \(Nemotron\): UNHEALTHY$`,
 		`^  restart:\s+policy on-failure:3, disabled after 5 failures, backoff 5s to 5m0s$`,
-		`^  counts:\s+2 failures, 4 restarts$`,
+		`^  counts:\s+failures 2, restarts 4$`,
 		`^  backoff:\s+restart in 20s$`,
 		`^  last exit:\s+code 137, \d\d:\d\d:\d\d, 30s ago \(OOM killed\)$`,
 		`^  GPU lane:\s+queued on GPU 0 \(restart\): waiting for ai-yolo26 to settle, since \d\d:\d\d:\d\d, 12s ago$`,

@@ -117,7 +117,8 @@ func (a Engine) Condition(err error) (string, bool) {
 	if err == nil || !engine.IsCondition(err) {
 		return "", false
 	}
-	msg := err.Error()
+	// The Docker client's "Error response from daemon: " says nothing here.
+	msg := strings.Replace(err.Error(), "Error response from daemon: ", "", 1)
 	for _, c := range conditions {
 		if i := strings.Index(msg, c.Error()); i >= 0 && errors.Is(err, c) {
 			return msg[i:], true

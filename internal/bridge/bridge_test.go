@@ -62,7 +62,7 @@ func TestConditionNamedFromItsOwnWords(t *testing.T) {
 // Only the engine's inability to start any container is engine-wide; a
 // missing image or GPU is the service's, an unreachable engine transient.
 func TestEngineWideIsEngineSetupOnly(t *testing.T) {
-	setup := fmt.Errorf("starting web: start: %w: netavark: No such file or directory (os error 2)", engine.ErrEngineSetup)
+	setup := fmt.Errorf("starting web: start: %w: Error response from daemon: netavark: No such file or directory (os error 2)", engine.ErrEngineSetup)
 	if !(Engine{}).EngineWide(setup) {
 		t.Errorf("EngineWide(%v) = false, want true", setup)
 	}

@@ -174,6 +174,10 @@ func run(ctx context.Context, bin string, keep bool) error {
 	if err := hostagent("events", "-n", "8"); err != nil {
 		return err
 	}
+	say("one service in detail: hostagent status %s", victim)
+	if err := hostagent("status", victim); err != nil {
+		return err
+	}
 	if err := hostagent("status"); err != nil {
 		return err
 	}
