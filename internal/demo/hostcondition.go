@@ -32,7 +32,7 @@ func (w *hostWatch) check(now time.Time, cond string) error {
 	if now.Sub(w.since) < hostGrace {
 		return nil
 	}
-	return fmt.Errorf("the container engine cannot start containers, so no service can run: %s (%s)", cond, hostFix(cond))
+	return fmt.Errorf("no service can run: %s (%s)", cond, hostFix(cond))
 }
 
 // hostFix is what to do about a condition, by the words Podman uses.
