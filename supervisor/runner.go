@@ -88,6 +88,8 @@ const (
 	cmdQuiesce
 	cmdUpdate
 	cmdRecreate
+	cmdUserStop
+	cmdUserStart
 )
 
 type command struct {
@@ -167,7 +169,7 @@ func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, e
 		}
 	}
 	if !r.enabled {
-		r.st = Disabled
+		r.st = r.offStatus()
 	}
 	return r
 }
