@@ -74,6 +74,7 @@ func (s *Supervisor) Converge(ctx context.Context, st *compose.Stack, plan *comp
 		r.adoptExited(true, s.engine.ConfigHash(st, ps.Service))
 		kept[ps.Name] = r
 		added = append(added, r)
+		delete(s.statuses, ps.Name) // what Down left; the runner publishes anew
 		if r.ctr.ID != "" {
 			s.byID[r.ctr.ID] = r
 		}
