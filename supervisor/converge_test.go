@@ -141,3 +141,28 @@ func TestStopServiceHoldsItUntilStart(t *testing.T) {
 	}
 	h.until("web running again", time.Minute, h.is("web", Running))
 }
+
+func TestStopServiceDuringAStartStopsWhatTheStartBringsUp(t *testing.T) {
+	h := newHarness(t, rolloutStack, Config{})
+	gate := make(chan struct{})
+	h.engine.mu.Lock()
+	h.engine.block = map[string]chan struct{}{"web": gate}
+	h.engine.mu.Unlock()
+	h.start()
+	h.until("api running", time.Minute, h.is("api", Running))
+	settleReal() // web's start reaches the blocked engine call
+	settleReal()
+	if err := h.sup.StopService(context.Background(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	h.until("web stopped after its start returned", time.Minute, func() bool {
+		c, _ := h.engine.Inspect(context.Background(), h.engine.containerOf("web"))
+		return !c.Running && h.status("web").Status == Stopped
+	})
+	h.clock.Advance(10 * time.Minute)
+	settleReal()
+	if st := h.status("web"); st.Status != Stopped || st.Detail != DetailStoppedByUser {
+		t.Errorf("web = %s %q, want stopped by the user", st.Status, st.Detail)
+	}
+}

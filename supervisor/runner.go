@@ -234,6 +234,7 @@ func (r *runner) run(ctx context.Context) {
 		case a := <-r.acted:
 			r.acting = false
 			r.handleAction(ctx, a)
+			r.stopIfUserStopped(ctx)
 		case v := <-r.learned:
 			if v > 0 && v != r.vram {
 				r.vram = v

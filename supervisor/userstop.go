@@ -98,3 +98,22 @@ func (r *runner) userStart(ctx context.Context) error {
 	r.restartNow(ctx, command{kind: cmdRestart, reason: MsgStartedByUser})
 	return nil
 }
+
+// stopIfUserStopped stops a container that a start already under way
+// brought up after the user asked for the service to stop.
+func (r *runner) stopIfUserStopped(ctx context.Context) {
+	if !r.userStopped() || !r.ctr.Running || r.ctr.ID == "" {
+		return
+	}
+	id, grace := r.ctr.ID, r.svc.StopTimeout(r.s.cfg.StopTimeout)
+	r.log.Info("stopping the container a start brought up after the user stopped the service")
+	r.s.wg.Add(1)
+	go func() {
+		defer r.s.wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, grace+30*time.Second)
+		defer cancel()
+		if err := r.s.engine.Stop(sctx, id, grace); err != nil {
+			r.log.Warn("stopping a user-stopped service failed", "error", err)
+		}
+	}()
+}

@@ -62,7 +62,12 @@ func (d daemonControl) Converge(ctx context.Context, wait time.Duration) (superv
 	return d.a.converge(ctx, d.cfg, wait)
 }
 
-func (d daemonControl) Down(ctx context.Context) []string { return d.a.sup.Down(ctx) }
+// Down waits for a reload being loaded, so the two do not interleave.
+func (d daemonControl) Down(ctx context.Context) []string {
+	d.a.reloadMu.Lock()
+	defer d.a.reloadMu.Unlock()
+	return d.a.sup.Down(ctx)
+}
 
 func (d daemonControl) StopService(ctx context.Context, name string) error {
 	return d.a.sup.StopService(ctx, name)
