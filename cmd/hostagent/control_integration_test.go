@@ -31,9 +31,11 @@ x-svc: &svc
   x-hostagent: {restart: {backoff_base: 200ms}}
   stop_grace_period: 2s
 services:
-  db: {<<: *svc, image: ` + podmantest.TestsvcImage + `}
+  db: {<<: *svc, image: ` + podmantest.TestsvcImage + `, volumes: ['data:/data']}
   api: {<<: *svc, image: ` + tag + `, depends_on: {db: {condition: service_healthy}}}
   web: {<<: *svc, image: ` + podmantest.TestsvcImage + `, depends_on: {api: {condition: service_healthy}}}
+volumes:
+  data: {}
 `
 	a := newLiveAgent(t, stack)
 	a.start()
@@ -116,6 +118,13 @@ services:
 	if strings.TrimSpace(nets) != "" {
 		t.Errorf("project networks left after down: %s", nets)
 	}
+	volume := func() string {
+		v, _ := pm.Podman(ctx, "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+a.project)
+		return strings.TrimSpace(v)
+	}
+	if volume() == "" {
+		t.Errorf("down without -v removed the named volume")
+	}
 	for name, s := range a.services() {
 		if s.Status != "stopped" && s.Status != "not_found" {
 			t.Errorf("%s shows %s after down", name, s.Status)
@@ -127,6 +136,12 @@ services:
 		t.Fatalf("up after down: exit %d\n%s\nagent log:\n%s", code, out, a.log)
 	}
 	a.waitFor("stack back", 30*time.Second, allUp)
+	if code, out = a.cli("down", "-v"); code != 0 || !strings.Contains(out, "volume "+a.project+"_data: removed") {
+		t.Errorf("down -v: exit %d\n%s", code, out)
+	}
+	if v := volume(); v != "" {
+		t.Errorf("named volume left after down -v: %s", v)
+	}
 }
 
 // composeFile is the file the agent and the CLI read.
