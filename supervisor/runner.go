@@ -88,6 +88,8 @@ const (
 	cmdQuiesce
 	cmdUpdate
 	cmdRecreate
+	cmdUserStop
+	cmdUserStart
 )
 
 type command struct {
@@ -167,7 +169,7 @@ func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, e
 		}
 	}
 	if !r.enabled {
-		r.st = Disabled
+		r.st = r.offStatus()
 	}
 	return r
 }
@@ -232,6 +234,7 @@ func (r *runner) run(ctx context.Context) {
 		case a := <-r.acted:
 			r.acting = false
 			r.handleAction(ctx, a)
+			r.stopIfUserStopped(ctx)
 		case v := <-r.learned:
 			if v > 0 && v != r.vram {
 				r.vram = v
