@@ -13,6 +13,11 @@
 //	POST /api/system/services/{name}/restart?reset_failures=true   202
 //	POST /api/system/services/{name}/enable   200
 //	POST /api/system/services/{name}/disable  200
+//	POST /api/system/services/{name}/stop     200: stopped by the user, not restarted until start
+//	POST /api/system/services/{name}/start    200: the user's stop (or a disable) undone, started
+//	POST /api/system/reload?timeout=5m        load the file, converge, wait: 200 what changed and
+//	                                          each changed service's end state; 422 file does not load
+//	POST /api/system/down                     stop supervising the stack (the CLI then removes it)
 //	GET  /api/system/plan                     the startup plan (compose.Plan.JSON)
 //	GET  /api/system/gpu                      NVML snapshot, or {"available": false, "reason"}
 //	GET  /api/system/ws                       WebSocket event stream

@@ -40,6 +40,9 @@ func (s *Supervisor) send(ctx context.Context, name string, c command) error {
 		if planned && !running {
 			return errors.New("supervisor is not running yet")
 		}
+		if planned {
+			return ErrNotSupervised
+		}
 		return fmt.Errorf("%w %q", ErrUnknownService, name)
 	}
 	c.reply = make(chan error, 1)

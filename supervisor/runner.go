@@ -92,6 +92,8 @@ const (
 	cmdQuiesce
 	cmdUpdate
 	cmdRecreate
+	cmdUserStop
+	cmdUserStart
 )
 
 type command struct {
@@ -171,7 +173,7 @@ func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, e
 		}
 	}
 	if !r.enabled {
-		r.st = Disabled
+		r.st = r.offStatus()
 	}
 	return r
 }
@@ -236,6 +238,7 @@ func (r *runner) run(ctx context.Context) {
 		case a := <-r.acted:
 			r.acting = false
 			r.handleAction(ctx, a)
+			r.stopIfUserStopped(ctx)
 		case v := <-r.learned:
 			if v > 0 && v != r.vram {
 				r.vram = v

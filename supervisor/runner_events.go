@@ -64,7 +64,10 @@ func (r *runner) handleEvent(ctx context.Context, ev EngineEvent) {
 			r.detail = "killed: out of memory"
 		}
 		if !r.enabled {
-			r.st = Disabled
+			r.st = r.offStatus()
+			if r.userStopped() {
+				r.detail = "" // the stop the user asked for: the detail says so
+			}
 			r.publish(MsgContainerDied)
 			return
 		}
