@@ -255,6 +255,8 @@ func (s *Supervisor) current() (*compose.Stack, *compose.Plan) {
 
 // discover lists existing containers, waiting for the engine if needed.
 func (s *Supervisor) discover(ctx context.Context) (map[string]Container, error) {
+	beat := s.beatWhileDiscovering(ctx)
+	defer beat.stop()
 	delay := time.Second
 	for {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -264,10 +266,7 @@ func (s *Supervisor) discover(ctx context.Context) (map[string]Container, error)
 			return found, nil
 		}
 		s.log.Error("Failed to connect to Docker daemon", "error", err, "retry_in", delay)
-		if s.cfg.OnTick != nil {
-			// Keep systemd's watchdog fed and STATUS= telling why.
-			s.cfg.OnTick(Progress{Phases: len(s.plan.Phases), Total: len(s.order), EngineError: err.Error()})
-		}
+		beat.set(err)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("discovering containers of %s: %w", s.stack.Name, err)
@@ -275,6 +274,51 @@ func (s *Supervisor) discover(ctx context.Context) (map[string]Container, error)
 		}
 		delay = min(delay*2, 30*time.Second)
 	}
+}
+
+// discoveryBeat feeds OnTick (systemd's watchdog and STATUS=) every
+// second while discover waits for the engine: one attempt (up to its
+// timeout) plus the backoff outlasts WatchdogSec, so pinging only between
+// attempts got a healthy agent SIGABRTed whenever the engine was down at
+// boot. It is the only caller of OnTick until discover returns.
+type discoveryBeat struct {
+	mu   sync.Mutex
+	err  string
+	stop func()
+}
+
+func (b *discoveryBeat) set(err error) {
+	b.mu.Lock()
+	b.err = err.Error()
+	b.mu.Unlock()
+}
+
+func (s *Supervisor) beatWhileDiscovering(ctx context.Context) *discoveryBeat {
+	b := &discoveryBeat{err: "connecting", stop: func() {}}
+	if s.cfg.OnTick == nil {
+		return b
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	b.stop = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		t := s.clock.NewTimer(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-bctx.Done():
+				return
+			case <-t.C():
+				t.Reset(time.Second)
+				b.mu.Lock()
+				why := b.err
+				b.mu.Unlock()
+				s.cfg.OnTick(Progress{Phases: len(s.plan.Phases), Total: len(s.order), EngineError: why})
+			}
+		}
+	}()
+	return b
 }
 
 func (s *Supervisor) consume(ctx context.Context, events <-chan EngineEvent) {
