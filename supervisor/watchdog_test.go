@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -112,4 +113,41 @@ services:
 	// comes up.
 	eng.setDown(false)
 	h.until("stack running once the engine answers", time.Minute, h.allRunning)
+}
+
+// A container that dies while the engine is away is restarted as soon as
+// the engine is back (the event stream's resync), not after the backoff
+// the refused starts grew meanwhile.
+func TestRestartedWhenTheEngineReturnsNotAfterTheOutagesBackoff(t *testing.T) {
+	h := newHarness(t, `
+services:
+  web:
+    image: x
+    healthcheck: {test: 'true', interval: 1s}
+    x-hostagent: {restart: {backoff_base: 1s, backoff_max: 5m}}
+`, Config{})
+	h.step = 100 * time.Millisecond
+	h.start()
+	h.until("web running", time.Minute, h.is("web", Running))
+	h.engine.setHostErr(fmt.Errorf("start container: %w: dial unix /run/podman/podman.sock: connection refused", errFakeUnreachable))
+	h.engine.kill("web")
+	// Two minutes of outage: the refused starts back off 1 s, 2 s, ... 64 s.
+	h.until("two minutes of outage", 3*time.Minute, func() bool {
+		st := h.status("web")
+		return strings.Contains(st.Detail, "engine unavailable") && st.NextRestartAt != nil &&
+			st.NextRestartAt.Sub(h.clock.Now()) > 30*time.Second
+	})
+	if st := h.status("web"); st.FailureCount != 1 || !st.Enabled {
+		t.Fatalf("during the outage: failure_count %d, enabled %v; want 1 (the death only), enabled", st.FailureCount, st.Enabled)
+	}
+	h.engine.setHostErr(nil)
+	back := h.clock.Now()
+	h.engine.events <- EngineEvent{Kind: EventResync, Time: back}
+	h.until("web running again", time.Minute, h.is("web", Running))
+	if took := h.clock.Since(back); took > 3*time.Second {
+		t.Errorf("web running %s after the engine came back, want within 3s (a start and a check)", took)
+	}
+	if st := h.status("web"); st.RestartCount != 1 || st.FailureCount != 1 {
+		t.Errorf("after the outage: restart_count %d, failure_count %d; want 1 and 1", st.RestartCount, st.FailureCount)
+	}
 }
