@@ -114,3 +114,13 @@ func TestResetHeldBackByAnEngineOutage(t *testing.T) {
 		t.Fatalf("outage long before the reset: resetAt = %d, want wasReset", got)
 	}
 }
+
+func TestLoggedAt(t *testing.T) {
+	want := time.Date(2026, 12, 7, 1, 50, 55, 322_000_000, time.UTC)
+	if got := loggedAt(`time=2026-12-07T01:50:55.322Z level=INFO msg="Event stream resumed"`); !got.Equal(want) {
+		t.Errorf("loggedAt = %v, want %v", got, want)
+	}
+	if got := loggedAt("panic: x"); time.Since(got) > time.Minute {
+		t.Errorf("a line without time= gave %v, want now", got)
+	}
+}
