@@ -298,6 +298,7 @@ func (s *Supervisor) beatWhileDiscovering(ctx context.Context) *discoveryBeat {
 	if s.cfg.OnTick == nil {
 		return b
 	}
+	phases, total := len(s.plan.Phases), len(s.order)
 	bctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	b.stop = func() { cancel(); <-done }
@@ -314,7 +315,7 @@ func (s *Supervisor) beatWhileDiscovering(ctx context.Context) *discoveryBeat {
 				b.mu.Lock()
 				why := b.err
 				b.mu.Unlock()
-				s.cfg.OnTick(Progress{Phases: len(s.plan.Phases), Total: len(s.order), EngineError: why})
+				s.cfg.OnTick(Progress{Phases: phases, Total: total, EngineError: why})
 			}
 		}
 	}()
