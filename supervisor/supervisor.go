@@ -272,7 +272,8 @@ func (s *Supervisor) discover(ctx context.Context) (map[string]Container, error)
 			return nil, fmt.Errorf("discovering containers of %s: %w", s.stack.Name, err)
 		case <-s.clock.After(delay):
 		}
-		delay = min(delay*2, 30*time.Second)
+		// At most 5 s: the stack waits on this once the engine is back.
+		delay = min(delay*2, 5*time.Second)
 	}
 }
 

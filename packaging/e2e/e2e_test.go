@@ -513,8 +513,8 @@ func TestInstalledService(t *testing.T) {
 			t.Fatal(err)
 		}
 		back := time.Now()
-		// Discovery retries every 30 s at most, then bring-up runs.
-		err = eventually(90*time.Second, func() error {
+		// Discovery retries every 5 s at most, then bring-up runs.
+		err = eventually(60*time.Second, func() error {
 			got, err := p.project(ctx, project)
 			if err != nil {
 				return err
@@ -522,7 +522,7 @@ func TestInstalledService(t *testing.T) {
 			return allRunning(got, stackNames)
 		})
 		if err != nil {
-			t.Fatalf("the stack did not come up within 90s of Podman's return: %v", err)
+			t.Fatalf("the stack did not come up within 60s of Podman's return: %v", err)
 		}
 		t.Logf("Podman back -> every service running in %s", time.Since(back).Round(time.Millisecond))
 		props, _ = b.show(ctx, "hostagent", "ActiveState", "MainPID", "NRestarts")
