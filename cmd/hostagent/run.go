@@ -143,7 +143,10 @@ type daemon struct {
 func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compose.Plan, log *slog.Logger, notify *sdnotify.Notifier) (*daemon, error) {
 	a := &daemon{log: log, notify: notify, clock: clock.New()}
 	var err error
-	a.engine, err = engine.New(engine.Options{Host: cfg.DockerHost, Logger: log})
+	// The event stream's reconnect is how the agent learns the engine is
+	// back (its resync restarts what died meanwhile): retried every 2 s
+	// at most, so an outage ends for the stack within seconds.
+	a.engine, err = engine.New(engine.Options{Host: cfg.DockerHost, Logger: log, ReconnectMax: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("ORCHESTRATOR_DOCKER_HOST %s: %w", cfg.DockerHost, err)
 	}

@@ -206,9 +206,11 @@ func TestInstalledService(t *testing.T) {
 		if _, err := b.exec(ctx, "mknod", "-m", "0666", "/dev/nvidia-e2e", "c", "1", "3"); err != nil {
 			t.Fatal(err)
 		}
+		begun := time.Now()
 		if _, err := b.exec(ctx, "timeout", "120", "systemctl", "start", "hostagent"); err != nil {
 			t.Fatalf("systemctl start hostagent (Type=notify: returns once READY=1 arrives): %v", err)
 		}
+		ready := time.Since(begun)
 		props, err := b.show(ctx, "hostagent", "Type", "ActiveState", "SubState", "MainPID", "StatusText", "WatchdogUSec", "NRestarts")
 		if err != nil {
 			t.Fatal(err)
@@ -223,6 +225,22 @@ func TestInstalledService(t *testing.T) {
 			t.Errorf("StatusText empty: the agent should send STATUS= with bring-up progress")
 		}
 		t.Logf("MainPID=%s StatusText=%q", props["MainPID"], props["StatusText"])
+		if placeholder {
+			return
+		}
+		// How long an operator waits: the next step checks the stack itself.
+		err = eventually(120*time.Second, func() error {
+			got, err := p.project(ctx, project)
+			if err != nil {
+				return err
+			}
+			return allRunning(got, stackNames)
+		})
+		if err != nil {
+			t.Logf("systemctl start -> READY %s; not every service running within 120s: %v", ready.Round(time.Millisecond), err)
+			return
+		}
+		t.Logf("systemctl start -> READY %s, -> every service running %s", ready.Round(time.Millisecond), time.Since(begun).Round(time.Millisecond))
 	})
 	const startStep = "systemctl start reaches READY"
 
@@ -443,6 +461,74 @@ func TestInstalledService(t *testing.T) {
 		}
 		time.Sleep(3 * time.Second) // let a converge pass run
 		assertUntouched(ctx, t, p, before, stackNames)
+	})
+
+	f.step("Podman down at start: no watchdog restart in 2 minutes, the stack comes up once it is back", []string{"systemctl start again adopts the running stack"}, func(t *testing.T) {
+		product(t)
+		// As at a boot where Podman does not come up: the agent stopped,
+		// the stack exited, the API service stopped (the podman CLI works
+		// on the storage without it).
+		if _, err := b.exec(ctx, "timeout", "60", "systemctl", "stop", "hostagent"); err != nil {
+			t.Fatalf("systemctl stop hostagent: %v", err)
+		}
+		ids, err := p.run(ctx, "ps", "-q", "--filter", "label=com.docker.compose.project="+project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(strings.Fields(ids)) == 0 {
+			t.Fatal("no running stack container to stop")
+		}
+		if _, err := p.run(ctx, append([]string{"stop", "-t", "2"}, strings.Fields(ids)...)...); err != nil {
+			t.Fatalf("podman stop the stack: %v", err)
+		}
+		p.stopService()
+		// Later steps need Podman, whatever happens here.
+		defer func() {
+			if err := p.startService(); err != nil {
+				t.Error(err)
+			}
+		}()
+		if _, err := b.exec(ctx, "timeout", "120", "systemctl", "start", "hostagent"); err != nil {
+			t.Fatalf("systemctl start hostagent with Podman down: %v (READY must not wait for the engine)", err)
+		}
+		pid := mainPID(ctx, t, b)
+		// WatchdogSec=30s: two minutes without a restart means the
+		// watchdog was fed all along while the engine was awaited.
+		const outage = 2 * time.Minute
+		for end := time.Now().Add(outage); time.Now().Before(end); {
+			time.Sleep(5 * time.Second)
+			props, err := b.show(ctx, "hostagent", "ActiveState", "SubState", "MainPID", "NRestarts")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if props["ActiveState"] != "active" || props["MainPID"] != pid || props["NRestarts"] != "0" {
+				t.Fatalf("%s into the Podman outage: %v, want active with MainPID %s and NRestarts=0", (outage - time.Until(end)).Round(time.Second), props, pid)
+			}
+		}
+		props, _ := b.show(ctx, "hostagent", "StatusText")
+		if !strings.Contains(props["StatusText"], "container engine") {
+			t.Errorf("StatusText after 2 minutes without Podman = %q, want it to say the engine is awaited", props["StatusText"])
+		}
+		if err := p.startService(); err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		// Discovery retries every 5 s at most, then bring-up runs.
+		err = eventually(60*time.Second, func() error {
+			got, err := p.project(ctx, project)
+			if err != nil {
+				return err
+			}
+			return allRunning(got, stackNames)
+		})
+		if err != nil {
+			t.Fatalf("the stack did not come up within 60s of Podman's return: %v", err)
+		}
+		t.Logf("Podman back -> every service running in %s", time.Since(back).Round(time.Millisecond))
+		props, _ = b.show(ctx, "hostagent", "ActiveState", "MainPID", "NRestarts")
+		if props["ActiveState"] != "active" || props["MainPID"] != pid || props["NRestarts"] != "0" {
+			t.Errorf("after the outage: %v, want active with MainPID %s and NRestarts=0", props, pid)
+		}
 	})
 
 	f.step("upgrade keeps edited config and state", []string{startStep}, func(t *testing.T) {
