@@ -32,6 +32,8 @@ const (
 
 // The test stack: three phases chained by depends_on, db gated by its health.
 const composeFile = `name: hostagent-e2e
+volumes:
+  appdata: {}
 x-idle: &idle
   image: localhost/hostagent-busybox:latest
   command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
@@ -48,6 +50,8 @@ services:
       retries: 3
   app:
     <<: *idle
+    volumes:
+      - appdata:/data
     depends_on:
       db:
         condition: service_healthy
@@ -365,7 +369,7 @@ func TestInstalledService(t *testing.T) {
 		pid := mainPID(ctx, t, b)
 		before, _ := p.project(ctx, project)
 		b.writeFile(ctx, t, "/etc/hostagent/docker-compose.yml", stackFile+extraService)
-		if _, err := b.exec(ctx, "timeout", "60", "systemctl", "reload", "hostagent"); err != nil {
+		if _, err := b.exec(ctx, "timeout", "120", "systemctl", "reload", "hostagent"); err != nil {
 			t.Fatalf("systemctl reload hostagent: %v", err)
 		}
 		if got := mainPID(ctx, t, b); got != pid {
@@ -410,7 +414,7 @@ func TestInstalledService(t *testing.T) {
 		pid := mainPID(ctx, t, b)
 		before, _ := p.project(ctx, project)
 		b.writeFile(ctx, t, "/etc/hostagent/docker-compose.yml", stackFile+extraService+"  broken: [\n")
-		out, err := b.sh(ctx, "timeout 60 systemctl reload hostagent 2>&1; echo rc=$?")
+		out, err := b.sh(ctx, "timeout 120 systemctl reload hostagent 2>&1; echo rc=$?")
 		if strings.Contains(out, "rc=0") || err != nil {
 			t.Errorf("systemctl reload with a broken compose file: %v %q, want it to fail (ExecReload validates first)", err, out)
 		}
@@ -433,6 +437,54 @@ func TestInstalledService(t *testing.T) {
 		journal, _ := b.exec(ctx, "journalctl", "-u", "hostagent", "--no-pager", "-o", "cat", "-n", "50")
 		if !strings.Contains(journal, "docker-compose.yml") {
 			t.Errorf("the journal does not name the broken file:\n%s", journal)
+		}
+	})
+
+	f.step("systemctl reload rolls out an image rebuilt under the same tag", []string{"systemctl reload picks up an added service"}, func(t *testing.T) {
+		product(t)
+		before, err := p.project(ctx, project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.run(ctx, "exec", before["app"].ID, "sh", "-c", "echo kept > /data/marker"); err != nil {
+			t.Fatal(err)
+		}
+		// A new image under the same tag, as a rebuild or a pull makes it.
+		if _, err := p.run(ctx, "exec", before["web"].ID, "sh", "-c", "echo v2 > /image-version"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.run(ctx, "commit", "-q", before["web"].ID, "localhost/hostagent-busybox:latest"); err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now()
+		if out, err := b.sh(ctx, "timeout 150 systemctl reload hostagent 2>&1"); err != nil {
+			t.Fatalf("systemctl reload: %v\n%s", err, out)
+		}
+		t.Logf("systemctl reload (validate, converge, wait) took %s", time.Since(began).Round(time.Millisecond))
+		var after map[string]ctr
+		err = eventually(60*time.Second, func() error {
+			if after, err = p.project(ctx, project); err != nil {
+				return err
+			}
+			for _, svc := range stackNames {
+				if after[svc].ID == before[svc].ID {
+					return fmt.Errorf("%s not recreated yet", svc)
+				}
+			}
+			return allRunning(after, stackNames)
+		})
+		if err != nil {
+			t.Fatalf("after the image changed, systemctl reload should recreate every service on it: %v", err)
+		}
+		for _, pair := range [][2]string{{"db", "app"}, {"app", "web"}} {
+			a, c := after[pair[0]], after[pair[1]]
+			if !c.State.StartedAt.After(a.State.StartedAt) {
+				t.Errorf("%s recreated at %s, not after %s (%s): the rollout is not in phase order",
+					pair[1], c.State.StartedAt.Format(time.RFC3339Nano), pair[0], a.State.StartedAt.Format(time.RFC3339Nano))
+			}
+		}
+		if out, err := p.run(ctx, "exec", after["app"].ID, "cat", "/data/marker"); err != nil || strings.TrimSpace(out) != "kept" {
+			t.Errorf("app's named volume after the rollout: %q %v, want the data kept", out, err)
 		}
 	})
 
