@@ -3,15 +3,21 @@
 //
 // Endpoints (JSON shapes follow the seed's; errors are {"error": "..."}):
 //
-//	GET  /api/system/health                   overall healthy|degraded|unhealthy + counts (always 200)
+//	GET  /api/system/health                   overall healthy|degraded|unhealthy + counts (always 200);
+//	                                          "reason" while the engine cannot start containers
 //	GET  /api/system/health/ready             200 {"ready": true, "status": "ready"} / 503 not_ready
 //	GET  /api/system/health/full              services, counts, bring-up progress, GPU
 //	GET  /api/system/health/events?limit=50   recent events, oldest first (1..500)
 //	GET  /api/system/services                 every service (the seed's data object) + progress
-//	GET  /api/system/services/{name}          one service; 404 {"error", "service"} when unknown
+//	GET  /api/system/services/{name}          one service in detail (last probes, policy, GPU lane); 404 {"error", "service"} when unknown
 //	POST /api/system/services/{name}/restart?reset_failures=true   202
 //	POST /api/system/services/{name}/enable   200
 //	POST /api/system/services/{name}/disable  200
+//	POST /api/system/services/{name}/stop     200: stopped by the user, not restarted until start
+//	POST /api/system/services/{name}/start    200: the user's stop (or a disable) undone, started
+//	POST /api/system/reload?timeout=5m        load the file, converge, wait: 200 what changed and
+//	                                          each changed service's end state; 422 file does not load
+//	POST /api/system/down                     stop supervising the stack (the CLI then removes it)
 //	GET  /api/system/plan                     the startup plan (compose.Plan.JSON)
 //	GET  /api/system/gpu                      NVML snapshot, or {"available": false, "reason"}
 //	GET  /api/system/ws                       WebSocket event stream

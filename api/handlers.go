@@ -23,7 +23,8 @@ func (s *Server) getHealth(c echo.Context) error {
 		return err
 	}
 	svcs := s.sup.Services()
-	return c.JSON(http.StatusOK, healthBody{Status: overall(svcs), Services: countStatuses(svcs), Timestamp: s.now()})
+	status, reason := rate(svcs, s.sup.Progress())
+	return c.JSON(http.StatusOK, healthBody{Status: status, Reason: reason, Services: countStatuses(svcs), Timestamp: s.now()})
 }
 
 func (s *Server) getReady(c echo.Context) error {
@@ -43,11 +44,14 @@ func (s *Server) getFull(c echo.Context) error {
 		return err
 	}
 	svcs := s.sup.Services()
+	p := s.sup.Progress()
+	status, reason := rate(svcs, p)
 	return c.JSON(http.StatusOK, fullBody{
-		Status:    overall(svcs),
+		Status:    status,
+		Reason:    reason,
 		Counts:    countStatuses(svcs),
 		Services:  svcs,
-		Progress:  s.sup.Progress(),
+		Progress:  p,
 		GPU:       s.gpuStatus(c.Request().Context(), svcs),
 		Timestamp: s.now(),
 	})
@@ -99,7 +103,7 @@ func (s *Server) getService(c echo.Context) error {
 		return err
 	}
 	name := c.Param("name")
-	st, ok := s.sup.Service(name)
+	st, ok := s.service(name)
 	if !ok {
 		return unknownService(name)
 	}

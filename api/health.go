@@ -74,8 +74,25 @@ func overall(svcs []supervisor.ServiceStatus) string {
 	return Degraded
 }
 
+// rate is overall with the host taken into account: while the engine
+// cannot start any container (Progress.HostCondition) the stack is at best
+// degraded, and the condition is the reason, said once for the host.
+func rate(svcs []supervisor.ServiceStatus, p supervisor.Progress) (status, reason string) {
+	status = overall(svcs)
+	if p.HostCondition == "" {
+		return status, ""
+	}
+	if status == Healthy {
+		status = Degraded
+	}
+	return status, p.HostCondition
+}
+
 type healthBody struct {
-	Status    string    `json:"status"`
+	Status string `json:"status"`
+	// Reason says why, when the cause is the host's rather than a
+	// service's (the engine cannot start containers).
+	Reason    string    `json:"reason,omitempty"`
 	Services  Counts    `json:"services"`
 	Timestamp time.Time `json:"timestamp"`
 }
@@ -124,6 +141,7 @@ func readiness(svcs []supervisor.ServiceStatus, p supervisor.Progress, now time.
 
 type fullBody struct {
 	Status    string                     `json:"status"`
+	Reason    string                     `json:"reason,omitempty"`
 	Counts    Counts                     `json:"counts"`
 	Services  []supervisor.ServiceStatus `json:"services"`
 	Progress  supervisor.Progress        `json:"progress"`

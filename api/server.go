@@ -66,6 +66,8 @@ type Options struct {
 	// Metrics is the collector the supervisor feeds (supervisor.Deps.Metrics);
 	// nil: the server makes its own, with status metrics only.
 	Metrics *Metrics
+	// Control runs reload, down, stop and start; nil: those answer 501.
+	Control Controller
 	Clock   clock.Clock
 
 	// CallTimeout bounds a restart/enable/disable call (default 30s).
@@ -229,6 +231,10 @@ func (s *Server) routes() *echo.Echo {
 	write("/api/system/services/:name/restart", s.postRestart)
 	write("/api/system/services/:name/enable", s.postEnable)
 	write("/api/system/services/:name/disable", s.postDisable)
+	write("/api/system/services/:name/stop", s.postStop)
+	write("/api/system/services/:name/start", s.postStart)
+	write("/api/system/reload", s.postReload)
+	write("/api/system/down", s.postDown)
 	return e
 }
 

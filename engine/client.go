@@ -100,6 +100,10 @@ type api interface {
 	NetworkConnect(ctx context.Context, networkID, containerID string, config *network.EndpointSettings) error
 	VolumeInspect(ctx context.Context, id string) (volume.Volume, error)
 	VolumeCreate(ctx context.Context, options volume.CreateOptions) (volume.Volume, error)
+	NetworkList(ctx context.Context, options network.ListOptions) ([]network.Summary, error)
+	NetworkRemove(ctx context.Context, id string) error
+	VolumeList(ctx context.Context, options volume.ListOptions) (volume.ListResponse, error)
+	VolumeRemove(ctx context.Context, id string, force bool) error
 
 	Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error)
 

@@ -2,7 +2,8 @@
 # redis-server, random faults on a seeded schedule for DURATION, then a
 # verdict on counts, containers and stored state (internal/chaos; root,
 # podman, redis-server). SEED= replays a schedule; FAULTS= limits the kinds
-# (kill,unhealthy,api-restart,redis-restart,agent-kill).
+# (kill,unhealthy,api-restart,redis-restart,agent-kill,engine-outage,
+# redis-agent-kill).
 #
 # api.mk defaults DURATION to 10s for its benchmarks; the chaos default
 # (10m) applies unless DURATION comes from the command line or environment.

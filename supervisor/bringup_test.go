@@ -74,6 +74,9 @@ services:
 	want := []string{"db", "cache", "c", "b", "e", "f", "a"}
 	for i := range 20 {
 		h := newHarness(t, yaml, Config{})
+		// Small fake-time steps: a hold lasts 250 ms of fake time, and the
+		// runner it holds for needs real time to be scheduled and ask.
+		h.step = 5 * time.Millisecond
 		h.start()
 		h.until("all running", time.Minute, h.allRunning)
 		order := h.engine.startOrder()

@@ -173,7 +173,8 @@ services:
 	if c, _ := h.engine.Inspect(t.Context(), oldID); c.ID != "" {
 		t.Error("the outdated container was not removed")
 	}
-	if !slices.Contains(messagesOf(h.sup.Events(0), "api"), MsgRecreated) {
-		t.Errorf("no %q event: %v", MsgRecreated, messagesOf(h.sup.Events(0), "api"))
-	}
+	// The event follows the container change; give it its turn.
+	h.until("the recreated event", time.Minute, func() bool {
+		return slices.Contains(messagesOf(h.sup.Events(0), "api"), MsgRecreated)
+	})
 }

@@ -40,6 +40,9 @@ func (s *Supervisor) send(ctx context.Context, name string, c command) error {
 		if planned && !running {
 			return errors.New("supervisor is not running yet")
 		}
+		if planned {
+			return ErrNotSupervised
+		}
 		return fmt.Errorf("%w %q", ErrUnknownService, name)
 	}
 	c.reply = make(chan error, 1)
@@ -86,6 +89,9 @@ func (s *Supervisor) Services() []ServiceStatus {
 		}
 		if w, ok := waits[n]; ok {
 			st.Detail = w
+		}
+		if r := s.runners[n]; r != nil {
+			r.box.overlayCheck(&st)
 		}
 		if st.StartedAt != nil && (st.Status == Running || st.Status == Starting) {
 			st.UptimeSeconds = int64(s.clock.Since(*st.StartedAt).Seconds())
@@ -164,6 +170,7 @@ func (s *Supervisor) Progress() Progress {
 		}
 	}
 	sort.Strings(p.Waiting)
+	p.HostCondition = s.hostConditionLocked()
 	p.Phase = lowest
 	if lowest == 0 {
 		p.Phase, p.Done, p.Waiting = p.Phases, true, nil

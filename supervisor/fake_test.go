@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,8 @@ type fakeEngine struct {
 	ensures  map[string]int
 	// hostErr: Start and Inspect fail so (the engine cannot be reached).
 	hostErr error
+	// startErr: Start alone fails so (the engine cannot start containers).
+	startErr error
 	// imageBlock: EnsureImage reports progress, then waits on it.
 	imageBlock chan struct{}
 	recreates  []string // services, in order
@@ -90,6 +93,10 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 	if f.hostErr != nil {
 		defer f.mu.Unlock()
 		return f.hostErr
+	}
+	if f.startErr != nil {
+		defer f.mu.Unlock()
+		return f.startErr
 	}
 	c, ok := f.ctrs[id]
 	if !ok {
@@ -185,18 +192,32 @@ func (f *fakeEngine) EnsureImage(_ context.Context, _ *compose.Stack, svc *compo
 	return nil
 }
 
-// errFakeImage and errFakeUnreachable stand for the engine's host
-// conditions.
+// errFakeImage, errFakeUnreachable and errFakeSetup stand for the
+// engine's host conditions; errFakeSetup is the whole engine's.
 var (
 	errFakeImage       = errors.New("image unavailable")
 	errFakeUnreachable = errors.New("engine unavailable")
+	errFakeSetup       = errors.New("engine cannot start containers")
 )
 
 func (f *fakeEngine) Condition(err error) (string, bool) {
-	if !errors.Is(err, errFakeImage) && !errors.Is(err, errFakeUnreachable) {
+	if !errors.Is(err, errFakeImage) && !errors.Is(err, errFakeUnreachable) && !errors.Is(err, errFakeSetup) {
 		return "", false
 	}
-	return err.Error(), true
+	// As the bridge does: from where the condition's words begin.
+	msg := err.Error()
+	if i := strings.Index(msg, errFakeSetup.Error()); i >= 0 && errors.Is(err, errFakeSetup) {
+		return msg[i:], true
+	}
+	return msg, true
+}
+
+func (f *fakeEngine) EngineWide(err error) bool { return errors.Is(err, errFakeSetup) }
+
+func (f *fakeEngine) setStartErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.startErr = err
 }
 
 func (f *fakeEngine) containerOf(service string) string {

@@ -14,20 +14,27 @@ import (
 // longer supervised, and services whose container definition changed are
 // recreated. The rest keep their containers and counts.
 func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compose.Plan) error {
+	_, err := s.Converge(ctx, st, plan)
+	return err
+}
+
+// Converge is Reload that says what it changed and lets the caller wait
+// for the rollout it began (Converging.Wait).
+func (s *Supervisor) Converge(ctx context.Context, st *compose.Stack, plan *compose.Plan) (*Converging, error) {
 	s.mu.Lock()
 	running, oldName := s.running, s.stack.Name
 	s.mu.Unlock()
 	if !running {
-		return fmt.Errorf("reload: the supervisor is not running")
+		return nil, fmt.Errorf("reload: the supervisor is not running")
 	}
 	if st.Name != oldName {
-		return fmt.Errorf("reload: the project name changed from %q to %q; restart the agent to switch projects", oldName, st.Name)
+		return nil, fmt.Errorf("reload: the project name changed from %q to %q; restart the agent to switch projects", oldName, st.Name)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	existing, err := s.engine.Discover(dctx, st)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("reload: %w", err)
+		return nil, fmt.Errorf("reload: %w", err)
 	}
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	records, err := s.store.Load(lctx)
@@ -67,6 +74,7 @@ func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compos
 		r.adoptExited(true, s.engine.ConfigHash(st, ps.Service))
 		kept[ps.Name] = r
 		added = append(added, r)
+		delete(s.statuses, ps.Name) // what Down left; the runner publishes anew
 		if r.ctr.ID != "" {
 			s.byID[r.ctr.ID] = r
 		}
@@ -98,29 +106,26 @@ func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compos
 			outdated = append(outdated, outdatedService{u.svc.Name, u.svc.Phase, u.why})
 		}
 	}
-	s.startRollout(outdated)
+	run := s.startRollout(outdated)
 	s.log.Info("Reloaded compose file", "added", len(added), "removed", len(removed), "outdated", len(outdated), "services", len(plan.Services))
-	return nil
+	c := &Converging{s: s, rollout: run}
+	for _, r := range added {
+		c.Summary.Added = append(c.Summary.Added, r.svc.Name)
+	}
+	for _, r := range removed {
+		c.Summary.Removed = append(c.Summary.Removed, r.svc.Name)
+	}
+	for _, o := range outdated {
+		c.Summary.Recreated = append(c.Summary.Recreated, o.name)
+	}
+	c.Summary.Unchanged = len(updates) - len(outdated)
+	return c, nil
 }
 
 // retire stops supervising a service that left the compose file and stops
 // its container (compose down leaves removal to the user; so does the agent).
 func (s *Supervisor) retire(ctx context.Context, r *runner) {
-	r.cmds <- command{kind: cmdQuiesce, reply: make(chan error, 1)}
-	if r.cancel != nil {
-		r.cancel()
-	}
-	s.mu.Lock()
-	id := r.ctr.ID
-	for k, v := range s.byID {
-		if v == r {
-			delete(s.byID, k)
-		}
-	}
-	st := s.statuses[r.svc.Name]
-	delete(s.statuses, r.svc.Name)
-	delete(s.views, r.svc.Name)
-	s.mu.Unlock()
+	id, st := s.release(ctx, r)
 	if id != "" {
 		stop := r.svc.StopTimeout(s.cfg.StopTimeout)
 		sctx, cancel := context.WithTimeout(ctx, stop+30*time.Second)
@@ -131,4 +136,29 @@ func (s *Supervisor) retire(ctx context.Context, r *runner) {
 	}
 	st.Status = Stopped
 	s.emit(st, MsgRemoved)
+}
+
+// release ends a runner (no restarts, its goroutine cancelled) and forgets
+// its status; it returns its container ID and last status.
+func (s *Supervisor) release(ctx context.Context, r *runner) (string, ServiceStatus) {
+	select {
+	case r.cmds <- command{kind: cmdQuiesce, reply: make(chan error, 1)}:
+	case <-ctx.Done():
+	}
+	if r.cancel != nil {
+		r.cancel()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := ""
+	for k, v := range s.byID {
+		if v == r {
+			delete(s.byID, k)
+			id = k
+		}
+	}
+	st := s.statuses[r.svc.Name]
+	delete(s.statuses, r.svc.Name)
+	delete(s.views, r.svc.Name)
+	return id, st
 }

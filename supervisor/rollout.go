@@ -22,11 +22,23 @@ type outdatedService struct {
 // a start under way, not launched yet); it recreates at its next start.
 var errRecreateLater = errors.New("recreated at its next start")
 
+// errAlreadyCurrent: the container matches the file already.
+var errAlreadyCurrent = errors.New("already current")
+
+// rolloutRun is one rollout: results (service -> "" when it was recreated
+// and settled, else why not) are complete once done is closed.
+type rolloutRun struct {
+	done    chan struct{}
+	results map[string]string
+}
+
 // startRollout recreates the outdated services one at a time, in phase
 // order, in the background; a newer rollout replaces one still going.
-func (s *Supervisor) startRollout(items []outdatedService) {
+func (s *Supervisor) startRollout(items []outdatedService) *rolloutRun {
+	run := &rolloutRun{done: make(chan struct{}), results: map[string]string{}}
 	if len(items) == 0 {
-		return
+		close(run.done)
+		return run
 	}
 	slices.SortStableFunc(items, func(a, b outdatedService) int { return a.phase - b.phase })
 	s.mu.Lock()
@@ -39,19 +51,22 @@ func (s *Supervisor) startRollout(items []outdatedService) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(run.done)
 		defer cancel()
-		s.rollout(ctx, items)
+		s.rollout(ctx, items, run.results)
 	}()
+	return run
 }
 
 // rollout recreates each service through its runner (so through the GPU
 // lane, with the volumes kept) and waits until it is healthy, completed or
 // failed before the next: a change reaches one service at a time.
-func (s *Supervisor) rollout(ctx context.Context, items []outdatedService) {
+func (s *Supervisor) rollout(ctx context.Context, items []outdatedService, results map[string]string) {
 	done, failed, later := 0, 0, 0
 	for _, it := range items {
 		if ctx.Err() != nil {
-			return
+			results[it.name] = "rollout cancelled (a newer reload or the agent stopping)"
+			continue
 		}
 		events, unsubscribe := s.Subscribe(256)
 		s.log.Info(fmt.Sprintf("Rolling out %s", it.name), "why", it.why, "phase", it.phase)
@@ -59,6 +74,10 @@ func (s *Supervisor) rollout(ctx context.Context, items []outdatedService) {
 		if err != nil {
 			unsubscribe()
 			later++
+			results[it.name] = ""
+			if !errors.Is(err, errRecreateLater) && !errors.Is(err, errAlreadyCurrent) {
+				results[it.name] = "not recreated: " + err.Error()
+			}
 			s.log.Info("not recreated now", "service", it.name, "why", err)
 			continue
 		}
@@ -66,8 +85,10 @@ func (s *Supervisor) rollout(ctx context.Context, items []outdatedService) {
 		unsubscribe()
 		if ok {
 			done++
+			results[it.name] = ""
 		} else {
 			failed++
+			results[it.name] = "recreated, but it did not become healthy"
 		}
 	}
 	if ctx.Err() == nil {
@@ -129,7 +150,7 @@ func (r *runner) recreateNow(ctx context.Context, why string) error {
 	}
 	switch {
 	case r.outdated == "":
-		return errors.New("already current")
+		return errAlreadyCurrent
 	case !r.enabled || r.stopping || r.acting || !r.launched || r.ctr.ID == "":
 		return errRecreateLater
 	}

@@ -77,6 +77,10 @@ type runner struct {
 	condition    string
 	condAttempts int
 	condKind     actionKind // what to retry: a recreate stays one
+	// condWide: the condition is the whole engine's (EngineWide).
+	condWide bool
+	// box: the last checks and facts for Detail (detail.go).
+	box detailBox
 }
 
 type commandKind int
@@ -88,6 +92,8 @@ const (
 	cmdQuiesce
 	cmdUpdate
 	cmdRecreate
+	cmdUserStop
+	cmdUserStart
 )
 
 type command struct {
@@ -167,7 +173,7 @@ func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, e
 		}
 	}
 	if !r.enabled {
-		r.st = Disabled
+		r.st = r.offStatus()
 	}
 	return r
 }
@@ -232,6 +238,7 @@ func (r *runner) run(ctx context.Context) {
 		case a := <-r.acted:
 			r.acting = false
 			r.handleAction(ctx, a)
+			r.stopIfUserStopped(ctx)
 		case v := <-r.learned:
 			if v > 0 && v != r.vram {
 				r.vram = v

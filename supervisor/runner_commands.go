@@ -26,6 +26,10 @@ func (r *runner) handleCommand(ctx context.Context, c command) error {
 		return nil
 	case cmdRecreate:
 		return r.recreateNow(ctx, c.reason)
+	case cmdUserStop:
+		return r.userStop(ctx)
+	case cmdUserStart:
+		return r.userStart(ctx)
 	case cmdDisable:
 		r.enabled = false
 		r.st = Disabled

@@ -29,6 +29,7 @@ func (r *runner) onCondition(ctx context.Context, a actionResult, why string) {
 	}
 	changed := why != r.condition
 	r.condition, r.detail = why, why
+	r.condWide = r.s.engineWide(a.err)
 	r.condAttempts++
 	// Soft dependents go ahead degraded, as after a failure.
 	r.failedOnce = true
@@ -43,10 +44,16 @@ func (r *runner) onCondition(ctx context.Context, a actionResult, why string) {
 	r.nextRestart = r.s.clock.Now().Add(delay)
 	msg := ""
 	if changed {
+		msg = MsgHostCondition
+	}
+	switch {
+	case changed && !r.condWide:
 		// One line per change of condition, not one per retry.
 		r.log.Warn(fmt.Sprintf("Service %s cannot start: %s", r.svc.Name, why), "retry_in", delay, "attempt", r.condAttempts)
-		msg = MsgHostCondition
-	} else {
+	case changed:
+		// The engine's own condition: one line for the host (logHostCondition).
+		r.log.Debug("start refused by an engine-wide condition", "condition", why, "retry_in", delay)
+	default:
 		r.log.Debug("host condition persists", "condition", why, "retry_in", delay, "attempt", r.condAttempts)
 	}
 	r.save(ctx)
@@ -59,8 +66,13 @@ func (r *runner) clearCondition() {
 	if r.condition == "" {
 		return
 	}
+	if r.condWide {
+		r.log.Debug("engine-wide condition cleared", "was", r.condition, "attempts", r.condAttempts)
+		r.condition, r.condAttempts, r.condWide = "", 0, false
+		return
+	}
 	r.log.Info(fmt.Sprintf("Service %s: host condition cleared", r.svc.Name), "was", r.condition, "attempts", r.condAttempts)
-	r.condition, r.condAttempts = "", 0
+	r.condition, r.condAttempts, r.condWide = "", 0, false
 }
 
 // noteProgress hands a pull or build progress line to the runner; only

@@ -7,6 +7,11 @@ import (
 )
 
 func (r *runner) handleEvent(ctx context.Context, ev EngineEvent) {
+	if ev.Kind == EventResync && r.condition != "" && !r.nextRestart.IsZero() {
+		// The engine answers again: a start it could not take need not
+		// wait out the backoff its outage grew.
+		r.nextRestart = r.s.clock.Now()
+	}
 	if r.acting || r.stopping {
 		// The action in flight inspects the container itself.
 		return
@@ -64,7 +69,10 @@ func (r *runner) handleEvent(ctx context.Context, ev EngineEvent) {
 			r.detail = "killed: out of memory"
 		}
 		if !r.enabled {
-			r.st = Disabled
+			r.st = r.offStatus()
+			if r.userStopped() {
+				r.detail = "" // the stop the user asked for: the detail says so
+			}
 			r.publish(MsgContainerDied)
 			return
 		}

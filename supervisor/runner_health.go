@@ -95,6 +95,7 @@ func (r *runner) handleProbe(ctx context.Context, p probeOutcome) {
 	}
 	now := r.s.clock.Now()
 	r.lastCheck, r.lastCheckAt = p.res, now
+	r.recordProbe(now, p.res)
 	r.s.metrics.probe(r.svc.Name, p.res)
 	if p.res.Err != nil {
 		// Could not probe: health stays as it was.

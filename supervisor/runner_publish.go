@@ -92,6 +92,10 @@ func (r *runner) publish(msg string) {
 		held:      r.stopping || (!r.launched && !r.acting && !r.nextRestart.IsZero()),
 		acting:    r.actingSince,
 	}
+	if r.condWide {
+		view.hostCond = r.condition
+	}
+	r.noteFacts()
 	r.s.update(st, view, msg)
 }
 

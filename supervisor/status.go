@@ -137,12 +137,19 @@ type Progress struct {
 	EngineError string `json:"engine_error,omitempty"`
 	// Completed counts one-shot jobs that exited 0 (restart no/on-failure).
 	Completed int `json:"completed,omitempty"`
+	// HostCondition is set while the engine cannot start any container
+	// (network backend or OCI runtime missing: engine.ErrEngineSetup):
+	// one condition of the host, not a failure of each service.
+	HostCondition string `json:"host_condition,omitempty"`
 }
 
 // String is the one-line form used for systemd STATUS=.
 func (p Progress) String() string {
 	if p.EngineError != "" {
 		return "waiting for the container engine: " + p.EngineError
+	}
+	if p.HostCondition != "" {
+		return fmt.Sprintf("host condition: %s; %d/%d running", p.HostCondition, p.Running, p.Total)
 	}
 	if p.Done {
 		s := fmt.Sprintf("supervising: %d/%d services running", p.Running, p.Total)

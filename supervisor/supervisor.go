@@ -149,6 +149,8 @@ type Supervisor struct {
 	wg         sync.WaitGroup
 	// stopRollout ends the rollout in progress (a reload starts another).
 	stopRollout context.CancelFunc
+	// loggedHostCond is the engine-wide condition last logged (hostcondition.go).
+	loggedHostCond string
 }
 
 // depView is what dependents need to know of a service.
@@ -163,6 +165,7 @@ type depView struct {
 	held      bool      // it will not start now: a backoff to wait out, or stopping
 	acting    time.Time // when its current action began; zero when none
 	exitCode  int       // non-zero: the exit code of its container, now down
+	hostCond  string    // the engine-wide condition its last start ran into
 }
 
 // New prepares a supervisor for a stack and its plan.
@@ -331,6 +334,8 @@ func (s *Supervisor) prepare(ctx context.Context) <-chan struct{} {
 
 // discover lists existing containers, waiting for the engine if needed.
 func (s *Supervisor) discover(ctx context.Context) (map[string]Container, error) {
+	beat := s.beatWhileDiscovering(ctx)
+	defer beat.stop()
 	delay := time.Second
 	for {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -340,17 +345,61 @@ func (s *Supervisor) discover(ctx context.Context) (map[string]Container, error)
 			return found, nil
 		}
 		s.log.Error("Failed to connect to Docker daemon", "error", err, "retry_in", delay)
-		if s.cfg.OnTick != nil {
-			// Keep systemd's watchdog fed and STATUS= telling why.
-			s.cfg.OnTick(Progress{Phases: len(s.plan.Phases), Total: len(s.order), EngineError: err.Error()})
-		}
+		beat.set(err)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("discovering containers of %s: %w", s.stack.Name, err)
 		case <-s.clock.After(delay):
 		}
-		delay = min(delay*2, 30*time.Second)
+		// At most 5 s: the stack waits on this once the engine is back.
+		delay = min(delay*2, 5*time.Second)
 	}
+}
+
+// discoveryBeat feeds OnTick (systemd's watchdog and STATUS=) every
+// second while discover waits for the engine: one attempt (up to its
+// timeout) plus the backoff outlasts WatchdogSec, so pinging only between
+// attempts got a healthy agent SIGABRTed whenever the engine was down at
+// boot. It is the only caller of OnTick until discover returns.
+type discoveryBeat struct {
+	mu   sync.Mutex
+	err  string
+	stop func()
+}
+
+func (b *discoveryBeat) set(err error) {
+	b.mu.Lock()
+	b.err = err.Error()
+	b.mu.Unlock()
+}
+
+func (s *Supervisor) beatWhileDiscovering(ctx context.Context) *discoveryBeat {
+	b := &discoveryBeat{err: "connecting", stop: func() {}}
+	if s.cfg.OnTick == nil {
+		return b
+	}
+	phases, total := len(s.plan.Phases), len(s.order)
+	bctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	b.stop = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		t := s.clock.NewTimer(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-bctx.Done():
+				return
+			case <-t.C():
+				t.Reset(time.Second)
+				b.mu.Lock()
+				why := b.err
+				b.mu.Unlock()
+				s.cfg.OnTick(Progress{Phases: phases, Total: total, EngineError: why})
+			}
+		}
+	}()
+	return b
 }
 
 func (s *Supervisor) consume(ctx context.Context, events <-chan EngineEvent) {
@@ -422,6 +471,7 @@ func (s *Supervisor) tick() {
 	}
 	since := s.clock.Since(s.startedAt)
 	s.mu.Unlock()
+	s.logHostCondition(p)
 	if phaseChanged && !p.Done {
 		name := ""
 		if _, plan := s.current(); p.Phase >= 1 && p.Phase <= len(plan.Phases) {

@@ -117,7 +117,9 @@ services:
 	want := []time.Duration{5, 10, 20, 40, 80, 160, 300}
 	for i, w := range want {
 		got := starts[i+1].Sub(starts[i])
-		if got < w*time.Second || got > w*time.Second+h.step {
+		// Fake time keeps moving while the crash is noticed under load: a
+		// few steps of slack, far less than the next row of the table.
+		if got < w*time.Second || got > w*time.Second+3*h.step {
 			t.Errorf("delay before restart %d = %s, want %ds", i+1, got, w)
 		}
 	}

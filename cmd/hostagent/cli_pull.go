@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
 	"github.com/hostagent/hostagent/internal/logging"
 )
@@ -42,6 +43,12 @@ the registry's answer.`, env)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	return pullServices(ctx, env, cfg, stack, services)
+}
+
+// pullServices makes each service's image present as its pull_policy says,
+// printing progress; `pull` and `up` share it.
+func pullServices(ctx context.Context, env *environment, cfg config, stack *compose.Stack, services []string) error {
 	c, err := engine.New(engine.Options{Host: cfg.DockerHost, Logger: logging.New("error", env.stderr)})
 	if err != nil {
 		return err

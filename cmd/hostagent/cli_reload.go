@@ -3,27 +3,40 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"syscall"
+	"time"
 )
 
 func init() {
-	commands["reload"] = command{"check the compose file, then make the running agent re-read it and converge", cmdReload}
+	commands["reload"] = command{"check the compose file, then make the running agent converge on it and wait; prints what changed", cmdReload}
 }
+
+// execReloadWait keeps `systemctl reload` (ExecReload passes --pid) under
+// the unit's TimeoutStartSec=90s, which bounds ExecReload too.
+const execReloadWait = 75 * time.Second
 
 // cmdReload is `systemctl reload`'s ExecReload as well as a user command.
 // It validates first, with the service's own settings and variables, so a
 // broken file fails the reload (non-zero) and the running stack is kept.
 func cmdReload(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("reload", `Check the compose file with the service's settings and variables, then tell the
-running agent to re-read it and converge (new services brought up, removed ones
-stopped, changed ones recreated). A file that does not load exits 1 and the
-agent keeps running the stack it has. Without --pid this asks systemd
-(systemctl reload hostagent), which runs this command again with --pid.`, env)
+	fs := newFlagSet("reload", `Check the compose file with the service's settings and variables, then ask the
+running agent (over its API, with the token) to re-read it and converge: new
+services brought up, removed ones stopped, changed ones (configuration or
+image) recreated one at a time in phase order. It waits for the changed
+services to settle and prints what changed. A file that does not load exits 1
+and the agent keeps running the stack it has; so does a changed service that
+ends DISABLED, UNHEALTHY or failed. A converge still going when the wait ends
+is reported and exits 0 (the agent goes on). It does not pull: hostagent up
+pulls first.
+
+With --pid (systemd's ExecReload passes $MAINPID) and no API answering, the
+agent is sent SIGHUP instead (the converge then runs without waiting).`, env)
 	var sf stackFlags
 	sf.register(fs)
-	pid := fs.Int("pid", 0, "signal this agent `PID` (systemd passes $MAINPID) instead of asking systemctl")
+	var cf clientFlags
+	cf.register(fs)
+	pid := fs.Int("pid", 0, "the agent's `PID` (systemd passes $MAINPID): signal it when its API does not answer")
+	wait := fs.Duration("timeout", 0, "how long to wait for the converge (default 5m; 75s with --pid, under the unit's timeout)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -34,19 +47,37 @@ agent keeps running the stack it has. Without --pid this asks systemd
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(env.stderr, "warning: %s\n", w)
 	}
-	if *pid > 0 {
-		if err := syscall.Kill(*pid, syscall.SIGHUP); err != nil {
-			return fmt.Errorf("signal agent %d: %w", *pid, err)
+	if *wait <= 0 {
+		*wait = 5 * time.Minute
+		if *pid > 0 {
+			*wait = execReloadWait
 		}
-		fmt.Fprintf(env.stdout, "reload: %s ok (%d services); agent %d re-reads it\n", stack.Name, len(stack.Services), *pid)
-		return nil
 	}
-	cmd := exec.CommandContext(ctx, "systemctl", "reload", "hostagent")
-	cmd.Stdout, cmd.Stderr = env.stdout, env.stderr
-	cmd.Env = os.Environ()
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("systemctl reload hostagent: %w (not run by systemd? send SIGHUP to the agent, or pass --pid)", err)
+	c, err := newAPIClient(env, cf)
+	if err == nil {
+		body, cerr := convergeCall(ctx, c, *wait)
+		if cerr == nil {
+			fmt.Fprintf(env.stdout, "reload: %s\n", stack.Name)
+			printConverge(env.stdout, body)
+			if err := convergeFailure(body); err != nil {
+				return err
+			}
+			if !body.Complete {
+				fmt.Fprintf(env.stdout, "still converging after %s; the agent goes on (hostagent status --watch)\n", *wait)
+			}
+			return nil
+		}
+		if !isAgentDown(cerr) || *pid <= 0 {
+			return cerr
+		}
+		err = cerr
 	}
-	fmt.Fprintf(env.stdout, "reload: %s ok (%d services)\n", stack.Name, len(stack.Services))
+	if *pid <= 0 {
+		return err
+	}
+	if err := syscall.Kill(*pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("signal agent %d: %w", *pid, err)
+	}
+	fmt.Fprintf(env.stdout, "reload: %s ok (%d services); the agent's API did not answer, so agent %d was sent SIGHUP and converges without waiting\n", stack.Name, len(stack.Services), *pid)
 	return nil
 }

@@ -28,12 +28,13 @@ var cliNow = time.Now
 var reconnectDelay = 2 * time.Second
 
 func cmdStatus(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("status [NAME...]", "Show the services of the running agent: status, phase, restarts, failures,\nuptime and what each one waits for. Exit status 0 when the agent answers,\n1 when it cannot be reached, 3 for an unknown NAME, 4 when unauthorized.", env)
+	fs := newFlagSet("status [NAME...]", "Show the services of the running agent: status, phase, restarts, failures,\nuptime and what each one waits for; one NAME (or --detail) shows the service\nin detail. Exit status 0 when the agent answers, 1 when it cannot be reached,\n3 for an unknown NAME, 4 when unauthorized.", env)
 	var cf clientFlags
 	cf.register(fs)
 	jsonOut := fs.Bool("json", false, "print the API's JSON (with --watch: one message per line)")
 	wide := fs.Bool("wide", false, "add CONTAINER, IMAGE, PORTS and HEALTH columns, like compose ps")
 	watch := fs.Bool("watch", false, "follow the agent's event stream and print every change until interrupted")
+	detailed := fs.Bool("detail", false, "show each service in detail: the last checks with their output, backoff, GPU lane (the default for one NAME)")
 	names, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -56,6 +57,17 @@ func cmdStatus(ctx context.Context, env *environment, args []string) error {
 	svcs, err := pick(body.Services, names)
 	if err != nil {
 		return err
+	}
+	if *detailed || (len(names) == 1 && !*wide && !*jsonOut) {
+		ds, err := fetchDetails(ctx, c, svcs)
+		if err != nil {
+			return err
+		}
+		if *jsonOut {
+			return printJSON(env.stdout, ds)
+		}
+		printDetails(env.stdout, ds, body.Progress, cliNow())
+		return nil
 	}
 	if *jsonOut {
 		if len(names) > 0 {

@@ -209,7 +209,7 @@ func (c *apiClient) unreachable(err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &exitError{code: 1, err: fmt.Errorf("cannot reach the agent at %s: %v\nIs it running? Check: systemctl status hostagent", c.where(), err)}
+	return &exitError{code: 1, err: agentDownError{fmt.Errorf("cannot reach the agent at %s: %v\nIs it running? Check: systemctl status hostagent", c.where(), err)}}
 }
 
 // get and post call the API and decode a 2xx JSON answer into out (nil:

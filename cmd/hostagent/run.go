@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,7 +27,6 @@ import (
 
 func init() {
 	commands["run"] = command{"bring the stack up in phases and supervise it (the systemd service)", cmdRun}
-	commands["down"] = command{"stop the stack's containers in reverse phase order", cmdDown}
 }
 
 func cmdRun(ctx context.Context, env *environment, args []string) error {
@@ -136,12 +136,17 @@ type daemon struct {
 	clock   clock.Clock
 
 	lastPing time.Time
+	// reloadMu keeps one load-and-converge at a time (SIGHUP, the API).
+	reloadMu sync.Mutex
 }
 
 func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compose.Plan, log *slog.Logger, notify *sdnotify.Notifier) (*daemon, error) {
 	a := &daemon{log: log, notify: notify, clock: clock.New()}
 	var err error
-	a.engine, err = engine.New(engine.Options{Host: cfg.DockerHost, Logger: log})
+	// The event stream's reconnect is how the agent learns the engine is
+	// back (its resync restarts what died meanwhile): retried every 2 s
+	// at most, so an outage ends for the stack within seconds.
+	a.engine, err = engine.New(engine.Options{Host: cfg.DockerHost, Logger: log, ReconnectMax: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("ORCHESTRATOR_DOCKER_HOST %s: %w", cfg.DockerHost, err)
 	}
@@ -172,7 +177,8 @@ func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compo
 		Logger:  log,
 		Metrics: metrics,
 	})
-	opts := api.Options{Addr: cfg.APIAddr, Socket: cfg.APISocket, Metrics: metrics, Clock: a.clock, EngineUp: a.engine.Connected}
+	opts := api.Options{Addr: cfg.APIAddr, Socket: cfg.APISocket, Metrics: metrics, Clock: a.clock, EngineUp: a.engine.Connected,
+		Control: daemonControl{a: a, cfg: cfg}}
 	if a.gpu != nil {
 		opts.GPU, opts.GPUGate = a.gpu, a.gate
 	}
@@ -242,46 +248,8 @@ func (a *daemon) run(ctx context.Context, cfg config) error {
 	}
 }
 
+// reload is SIGHUP's: the converge of POST /api/system/reload, without
+// waiting for the rollout.
 func (a *daemon) reload(ctx context.Context, cfg config) {
-	_ = a.notify.Reloading()
-	defer func() { _ = a.notify.Ready() }()
-	stack, plan, err := loadStack(ctx, cfg)
-	if err != nil {
-		a.log.Error("reload failed; keeping the running configuration", "error", err)
-		a.metrics.Reloaded(false, a.clock.Now())
-		return
-	}
-	logWarnings(a.log, stack, plan)
-	if err := a.sup.Reload(ctx, stack, plan); err != nil {
-		a.log.Error("reload failed", "error", err)
-		a.metrics.Reloaded(false, a.clock.Now())
-		return
-	}
-	a.metrics.Reloaded(true, a.clock.Now())
-}
-
-func cmdDown(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("down", "Stop the stack's containers in reverse phase order (monitoring first). Stop\nthe agent first (systemctl stop hostagent), or it restarts them.", env)
-	var sf stackFlags
-	sf.register(fs)
-	timeout := fs.Duration("timeout", 10*time.Second, "how long each container gets to stop before it is killed, unless its service sets stop_grace_period")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(env.getenv)
-	if err != nil {
-		return err
-	}
-	sf.apply(&cfg)
-	log := logging.New(cfg.LogLevel, env.stderr)
-	stack, plan, err := loadStack(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	c, err := engine.New(engine.Options{Host: cfg.DockerHost, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return supervisor.StopStack(ctx, bridge.Engine{C: c}, stack, plan, *timeout, log)
+	_, _ = a.converge(ctx, cfg, 0)
 }

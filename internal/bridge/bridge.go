@@ -117,7 +117,8 @@ func (a Engine) Condition(err error) (string, bool) {
 	if err == nil || !engine.IsCondition(err) {
 		return "", false
 	}
-	msg := err.Error()
+	// The Docker client's "Error response from daemon: " says nothing here.
+	msg := strings.Replace(err.Error(), "Error response from daemon: ", "", 1)
 	for _, c := range conditions {
 		if i := strings.Index(msg, c.Error()); i >= 0 && errors.Is(err, c) {
 			return msg[i:], true
@@ -125,6 +126,12 @@ func (a Engine) Condition(err error) (string, bool) {
 	}
 	return msg, true
 }
+
+var _ supervisor.EngineWide = Engine{}
+
+// EngineWide: the engine cannot start any container (network backend or
+// OCI runtime missing), a condition of the host rather than of a service.
+func (a Engine) EngineWide(err error) bool { return errors.Is(err, engine.ErrEngineSetup) }
 
 func (a Engine) Events(ctx context.Context, project string) <-chan supervisor.EngineEvent {
 	in := a.C.Events(ctx, project)

@@ -58,3 +58,26 @@ func TestConditionNamedFromItsOwnWords(t *testing.T) {
 		}
 	}
 }
+
+// Only the engine's inability to start any container is engine-wide; a
+// missing image or GPU is the service's, an unreachable engine transient.
+func TestEngineWideIsEngineSetupOnly(t *testing.T) {
+	setup := fmt.Errorf("starting web: start: %w: Error response from daemon: netavark: No such file or directory (os error 2)", engine.ErrEngineSetup)
+	if !(Engine{}).EngineWide(setup) {
+		t.Errorf("EngineWide(%v) = false, want true", setup)
+	}
+	if why, ok := (Engine{}).Condition(setup); !ok || why != "engine cannot start containers: netavark: No such file or directory (os error 2)" {
+		t.Errorf("Condition(%v) = %q, %v", setup, why, ok)
+	}
+	for _, err := range []error{
+		fmt.Errorf("creating web: %w: x: manifest unknown", engine.ErrImageUnavailable),
+		fmt.Errorf("starting web: %w: dial unix: connection refused", engine.ErrUnavailable),
+		fmt.Errorf("create ai: %w: no CDI spec", engine.ErrGPUUnavailable),
+		errors.New("container exited right after start (exit code 1)"),
+		nil,
+	} {
+		if (Engine{}).EngineWide(err) {
+			t.Errorf("EngineWide(%v) = true, want false", err)
+		}
+	}
+}

@@ -16,10 +16,16 @@ const (
 	faultAPI
 	faultRedis
 	faultAgent
+	// faultOutage stops the Podman API for 10-60 s and kills services
+	// (podman CLI, straight on the storage) meanwhile.
+	faultOutage
+	// faultRedisAgent SIGKILLs the agent during a Redis outage and starts
+	// it again while Redis is still down.
+	faultRedisAgent
 	numKinds
 )
 
-var kindNames = [numKinds]string{"kill", "unhealthy", "api-restart", "redis-restart", "agent-kill"}
+var kindNames = [numKinds]string{"kill", "unhealthy", "api-restart", "redis-restart", "agent-kill", "engine-outage", "redis-agent-kill"}
 
 func (k faultKind) String() string {
 	if k < 0 || k >= numKinds {
@@ -29,7 +35,7 @@ func (k faultKind) String() string {
 }
 
 // kindWeights: how often each kind is drawn (percent).
-var kindWeights = [numKinds]int{35, 25, 12, 13, 15}
+var kindWeights = [numKinds]int{32, 22, 10, 10, 12, 8, 6}
 
 func parseKinds(list string) (map[faultKind]bool, error) {
 	on := map[faultKind]bool{}
@@ -66,7 +72,9 @@ type fault struct {
 	// forcings): detection + backoff + start.
 	Restarted time.Duration `json:"restarted_ns,omitempty"`
 	DownKill  string        `json:"down_kill,omitempty"`
-	Note      string        `json:"note,omitempty"`
+	// OutageKills: services killed while the Podman API was down.
+	OutageKills []string `json:"outage_kills,omitempty"`
+	Note        string   `json:"note,omitempty"`
 }
 
 // draw is one step of the seeded schedule. Every step consumes the same
@@ -78,6 +86,10 @@ type draw struct {
 	kindRoll, target     int
 	downFor              time.Duration
 	downKill, downTarget int
+	// outageFor and outageKills/outageTargets shape an engine outage.
+	outageFor     time.Duration
+	outageKills   int
+	outageTargets [2]int
 }
 
 func (c *chaos) nextDraw() draw {
@@ -88,6 +100,10 @@ func (c *chaos) nextDraw() draw {
 		downFor:    time.Second + time.Duration(c.rng.IntN(2000))*time.Millisecond,
 		downKill:   c.rng.IntN(100),
 		downTarget: c.rng.IntN(1000),
+		outageFor:  10*time.Second + time.Duration(c.rng.IntN(50_000))*time.Millisecond,
+		// At least one kill per outage: that is the combination to test.
+		outageKills:   1 + c.rng.IntN(2),
+		outageTargets: [2]int{c.rng.IntN(1000), c.rng.IntN(1000)},
 	}
 }
 
@@ -164,7 +180,7 @@ func (c *chaos) choose(d draw, now time.Time) (kind faultKind, target, note stri
 			}
 		}
 		note = "no service could take a " + kind.String()
-	case faultAgent:
+	case faultAgent, faultRedisAgent:
 		// A fresh agent starts every stable window anew: while a service
 		// rests at its cap waiting for its reset, the agent is left alone.
 		blocked := slices.IndexFunc(c.order, func(n string) bool {
@@ -220,6 +236,17 @@ func (c *chaos) inject(ctx context.Context, seq int, d draw) *fault {
 		err = c.redis.start()
 	case faultAgent:
 		err = c.agentDown(ctx, d, f)
+	case faultOutage:
+		err = c.engineOutage(ctx, d, f)
+	case faultRedisAgent:
+		// Redis down first, then the agent killed and started again
+		// while Redis is still away: it must come up on the file store.
+		c.redis.kill()
+		time.Sleep(d.downFor / 2)
+		if err = c.agentDown(ctx, d, f); err == nil {
+			time.Sleep(d.downFor)
+			err = c.redis.start()
+		}
 	}
 	// Kills and forcings recover from the moment they were made; the
 	// other faults from when the driver let the component come back.
@@ -235,9 +262,12 @@ func (c *chaos) inject(ctx context.Context, seq int, d draw) *fault {
 		return f
 	}
 	c.say("#%d %s %s%s", seq, kind, target, c.faultDetail(f))
+	if kind == faultOutage && len(f.OutageKills) > 0 {
+		target = f.OutageKills[0]
+	}
 	res := c.converge(ctx, convergeLimit, target)
 	f.Recovered, f.Recovery = res.ok, res.at.Sub(back)
-	if target != "" && !res.restartedAt.IsZero() {
+	if target != "" && !res.restartedAt.IsZero() && kind != faultOutage {
 		f.Restarted = res.restartedAt.Sub(now)
 	}
 	if !res.ok {
@@ -254,7 +284,25 @@ func (c *chaos) inject(ctx context.Context, seq int, d draw) *fault {
 			f.Recovered = false
 			c.violate("fault #%d api-restart: the agent did not resume its event stream within 30s", seq)
 		}
-	case faultRedis:
+	case faultOutage:
+		// Back within 10 s of the API returning, and nobody lost or
+		// disabled on the way (checked during the outage too).
+		if res.ok && f.Recovery > outageRecoveryLimit {
+			c.violate("fault #%d engine-outage: the stack took %s after the API came back to be running again (limit %s)", seq, round(f.Recovery), outageRecoveryLimit)
+		}
+		if why := c.duplicates(ctx); why != "" {
+			c.violate("fault #%d engine-outage: %s", seq, why)
+		}
+		// The event stream reconnects with a backoff of its own.
+		at, ok := c.agent.waitLog(mark, `msg="Event stream resumed"`, 40*time.Second)
+		f.Note = strings.TrimPrefix(fmt.Sprintf("%s; event stream resumed %s after the API", f.Note, round(at.Sub(back))), "; ")
+		if !ok {
+			c.violate("fault #%d engine-outage: the agent did not resume its event stream within 40s", seq)
+		}
+		for _, name := range f.OutageKills {
+			c.checkDetection(ctx, &fault{Seq: f.Seq, Target: name}, faultKill, now)
+		}
+	case faultRedis, faultRedisAgent:
 		// Recovered once Redis holds what the file store holds again.
 		why := c.redisResynced(ctx, 10*time.Second)
 		f.Recovery = max(f.Recovery, time.Since(back))
@@ -263,9 +311,10 @@ func (c *chaos) inject(ctx context.Context, seq int, d draw) *fault {
 			c.violate("fault #%d redis-restart: the file store and Redis still disagree 10s after Redis came back: %s", seq, why)
 			f.Note = strings.TrimPrefix(f.Note+"; redis not resynced", "; ")
 		}
-	case faultAgent:
+	}
+	if kind == faultAgent || kind == faultRedisAgent {
 		if why := c.duplicates(ctx); why != "" {
-			c.violate("fault #%d agent-kill: %s", seq, why)
+			c.violate("fault #%d %s: %s", seq, kind, why)
 		}
 	}
 	if kind == faultKill || kind == faultUnhealthy {
@@ -291,6 +340,9 @@ func (c *chaos) faultDetail(f *fault) string {
 	}
 	if f.DownKill != "" {
 		parts = append(parts, "killed "+f.DownKill+" while the agent was down")
+	}
+	if len(f.OutageKills) > 0 {
+		parts = append(parts, "killed "+strings.Join(f.OutageKills, ", ")+" while the API was down")
 	}
 	if f.Note != "" {
 		parts = append(parts, f.Note)
@@ -359,4 +411,82 @@ func (c *chaos) checkDetection(ctx context.Context, f *fault, kind faultKind, at
 		return
 	}
 	c.violate("fault #%d %s %s: no %q event for it in the agent's history", f.Seq, kind, f.Target, want)
+}
+
+// outageRecoveryLimit: after an engine outage every service is running
+// (healthy) again this soon after the API answers.
+const outageRecoveryLimit = 10 * time.Second
+
+// engineOutage stops the Podman API service for d.outageFor and kills
+// services meanwhile with the podman CLI, which works on the storage
+// without the API service. While the API is away the agent must keep
+// every service enabled; the driver polls it to check.
+func (c *chaos) engineOutage(ctx context.Context, d draw, f *fault) error {
+	stopped := time.Now()
+	c.pm.StopAPI()
+	*c.blind = append(*c.blind, outage{start: stopped})
+	defer func() { (*c.blind)[len(*c.blind)-1].end = time.Now() }()
+	end := stopped.Add(d.outageFor)
+	for i := range d.outageKills {
+		at := stopped.Add(d.outageFor * time.Duration(i+1) / time.Duration(d.outageKills+1))
+		c.watchOutage(ctx, at, f)
+		name := c.outageTarget(d.outageTargets[i], f.OutageKills)
+		if name == "" {
+			f.Note = strings.TrimPrefix(f.Note+"; no service could take a kill during the outage", "; ")
+			continue
+		}
+		now := time.Now()
+		if _, err := c.pm.Podman(ctx, "kill", containerName(name)); err != nil {
+			return fmt.Errorf("podman kill %s with the API down: %w", name, err)
+		}
+		c.exp[name].outageKills++
+		c.exp[name].seen(now)
+		f.OutageKills = append(f.OutageKills, name)
+	}
+	c.watchOutage(ctx, end, f)
+	return c.pm.StartAPI(ctx)
+}
+
+// outageTarget picks an eligible service not killed yet in this outage.
+func (c *chaos) outageTarget(roll int, taken []string) string {
+	now := time.Now()
+	n, first := len(c.order), c.weighted(roll)
+	for i := range n {
+		name := c.order[(first+i)%n]
+		if !slices.Contains(taken, name) && c.eligible(name, now) {
+			return name
+		}
+	}
+	return ""
+}
+
+// watchOutage polls the agent until t: it must keep answering, and no
+// supervised service may be disabled for the engine's absence.
+func (c *chaos) watchOutage(ctx context.Context, t time.Time, f *fault) {
+	reported := map[string]bool{}
+	for time.Now().Before(t) && ctx.Err() == nil {
+		ss, err := services(ctx)
+		if err != nil {
+			if !reported[""] {
+				reported[""] = true
+				c.violate("fault #%d engine-outage: the agent's API did not answer during the outage: %v", f.Seq, err)
+			}
+		} else {
+			c.observe(ss, time.Now())
+			for _, name := range c.order {
+				if s := ss[name]; (s.Status == "disabled" || !s.Enabled) && !reported[name] {
+					reported[name] = true
+					c.violate("fault #%d engine-outage: %s %s (enabled %t) during the outage: %s", f.Seq, name, s.Status, s.Enabled, s.Detail)
+				}
+			}
+		}
+		sleepUntil(ctx, minTime(t, time.Now().Add(time.Second)))
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

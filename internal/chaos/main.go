@@ -4,8 +4,9 @@
 // injects random faults on a seeded schedule — podman kill of a service, a
 // service forced unhealthy via /fail, a restart of the Podman API service,
 // a Redis crash, an agent SIGKILL (sometimes with a service killed while it
-// is down) — one at a time, each followed by waiting for the stack to
-// converge. It keeps a ledger of the faults per service and at the end
+// is down), an engine outage (the Podman API stopped for 10-60 s while
+// services are killed), an agent SIGKILL during a Redis outage — one at a
+// time, each followed by waiting for the stack to converge. It keeps a ledger of the faults per service and at the end
 // checks what the agent says against it: every service running, restart
 // and failure counts as the ledger implies (see expect), one container per
 // service, a record per service in the file store and in Redis that agree,
@@ -51,6 +52,8 @@ type chaos struct {
 	order    []string
 	lastDiff map[string]string
 
+	blind *[]outage // engine outages so far, for the model
+
 	began, injectFrom time.Time
 	faults            []*fault
 	violations        []string
@@ -70,7 +73,7 @@ func main() {
 	bin := flag.String("bin", "bin/hostagent", "the hostagent binary to run")
 	duration := flag.Duration("duration", 10*time.Minute, "how long to inject faults")
 	seedFlag := flag.String("seed", "", "seed of the fault schedule (empty: random; printed either way)")
-	faultsFlag := flag.String("faults", "", "comma-separated fault kinds to inject (default all: kill,unhealthy,api-restart,redis-restart,agent-kill)")
+	faultsFlag := flag.String("faults", "", "comma-separated fault kinds to inject (default all: kill,unhealthy,api-restart,redis-restart,agent-kill,engine-outage,redis-agent-kill)")
 	out := flag.String("out", ".build/chaos", "directory for the compose file, state, logs and summary.txt")
 	keep := flag.Bool("keep", false, "leave the stack's containers and the agent's state at the end")
 	flag.Parse()
@@ -116,10 +119,11 @@ func newChaos(bin, out string, d time.Duration, seedText, faults string) (*chaos
 		exp:      map[string]*expect{},
 		lastDiff: map[string]string{},
 		began:    time.Now(),
+		blind:    &[]outage{},
 	}
 	for _, sp := range specs {
 		if !sp.crashLoop {
-			c.exp[sp.name] = &expect{spec: sp}
+			c.exp[sp.name] = &expect{spec: sp, blind: c.blind}
 			c.order = append(c.order, sp.name)
 		}
 	}

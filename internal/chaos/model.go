@@ -18,12 +18,20 @@ const resetMargin = checkInterval + checkTimeout + 2*time.Second
 // part of bring-up, which the agent counts as neither (downKills). Agent,
 // Podman API and Redis restarts cost no service anything. failure_count
 // goes back to 0 once the service has been healthy for the stable window.
+//
+// An engine outage costs nobody anything either: the agent's start attempts
+// against an unreachable engine are host conditions, not failures. A kill
+// during the outage (outageKills) is seen (the agent watches the process;
+// the engine's die event is replayed once it is back) and costs one
+// failure and one restart, the restart made once the engine answers. While
+// the engine is away no exec health check runs, so a stable-window reset
+// due then may come only after it (see latestReset).
 type expect struct {
 	spec svcSpec
 
-	kills, unhealthy, downKills int
+	kills, unhealthy, downKills, outageKills int
 
-	restarts int // expected restart_count: kills + unhealthy
+	restarts int // expected restart_count: kills + unhealthy + outageKills
 	failures int // expected failure_count: seen faults since the last reset
 
 	// The agent's "healthy since" (which the stable window counts from)
@@ -34,7 +42,13 @@ type expect struct {
 	// needHigh: hHigh is not known yet (the service has not been seen
 	// running since hLow).
 	needHigh bool
+
+	// blind lists the engine outages (shared by every service).
+	blind *[]outage
 }
+
+// outage is a span without exec health checks; end is zero while it lasts.
+type outage struct{ start, end time.Time }
 
 // resetState says what the stable window has done to failure_count at t.
 type resetState int
@@ -51,11 +65,32 @@ func (e *expect) resetAt(t time.Time) resetState {
 		return notReset
 	case t.Sub(e.hLow) < stableWindow:
 		return notReset
-	case !e.needHigh && t.Sub(e.hHigh) >= stableWindow+resetMargin:
+	case !e.needHigh && !t.Before(e.latestReset()):
 		return wasReset
 	default:
 		return maybeReset
 	}
+}
+
+// latestReset is when the reset has happened at the latest: a margin
+// after the window ran out, or after the end of an engine outage that
+// overlaps the span the reset was due in and may have held back the
+// healthy check that makes it (never, while that outage lasts).
+func (e *expect) latestReset() time.Time {
+	earliest, latest := e.hLow.Add(stableWindow), e.hHigh.Add(stableWindow+resetMargin)
+	if e.blind == nil {
+		return latest
+	}
+	for _, o := range *e.blind {
+		if latest.Before(o.start) || (!o.end.IsZero() && o.end.Before(earliest)) {
+			continue
+		}
+		if o.end.IsZero() {
+			return time.Unix(1<<40, 0)
+		}
+		latest = maxTime(latest, o.end.Add(resetMargin))
+	}
+	return latest
 }
 
 // settle applies a certain reset; it reports false while the count is

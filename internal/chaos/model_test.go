@@ -88,3 +88,39 @@ func newChaosForTest(t *testing.T, seed uint64) (*chaos, error) {
 	c.rng = newRNG(seed)
 	return c, nil
 }
+
+// An engine outage over the span a stable-window reset was due in may
+// hold back the healthy check that makes it: ambiguous until a margin
+// after the outage, and for as long as it lasts.
+func TestResetHeldBackByAnEngineOutage(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	seenRunning := t0.Add(4 * time.Second)
+	due := seenRunning.Add(stableWindow + resetMargin)
+	out := &[]outage{{start: due.Add(-20 * time.Second)}}
+	e := &expect{failures: 2, hLow: t0, hHigh: seenRunning, blind: out}
+	if got := e.resetAt(due.Add(time.Minute)); got != maybeReset {
+		t.Fatalf("during the outage: resetAt = %d, want maybeReset", got)
+	}
+	(*out)[0].end = due.Add(30 * time.Second)
+	if got := e.resetAt(due.Add(30*time.Second + resetMargin - time.Second)); got != maybeReset {
+		t.Fatalf("just after the outage: resetAt = %d, want maybeReset", got)
+	}
+	if got := e.resetAt(due.Add(30*time.Second + resetMargin)); got != wasReset {
+		t.Fatalf("a margin after the outage: resetAt = %d, want wasReset", got)
+	}
+	// An outage over before the window could end changes nothing.
+	*out = []outage{{start: t0.Add(time.Minute), end: t0.Add(2 * time.Minute)}}
+	if got := e.resetAt(due); got != wasReset {
+		t.Fatalf("outage long before the reset: resetAt = %d, want wasReset", got)
+	}
+}
+
+func TestLoggedAt(t *testing.T) {
+	want := time.Date(2026, 12, 7, 1, 50, 55, 322_000_000, time.UTC)
+	if got := loggedAt(`time=2026-12-07T01:50:55.322Z level=INFO msg="Event stream resumed"`); !got.Equal(want) {
+		t.Errorf("loggedAt = %v, want %v", got, want)
+	}
+	if got := loggedAt("panic: x"); time.Since(got) > time.Minute {
+		t.Errorf("a line without time= gave %v, want now", got)
+	}
+}

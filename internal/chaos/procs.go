@@ -197,7 +197,7 @@ func (a *agentProc) logSize() int64 {
 }
 
 // waitLog waits up to limit for a line containing text written after mark,
-// and reports when it was seen.
+// and reports when it was logged (its time= field), else when it was seen.
 func (a *agentProc) waitLog(mark int64, text string, limit time.Duration) (time.Time, bool) {
 	deadline := time.Now().Add(limit)
 	for {
@@ -206,9 +206,9 @@ func (a *agentProc) waitLog(mark int64, text string, limit time.Duration) (time.
 			sc := bufio.NewScanner(f)
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
-				if strings.Contains(sc.Text(), text) {
+				if line := sc.Text(); strings.Contains(line, text) {
 					f.Close()
-					return time.Now(), true
+					return loggedAt(line), true
 				}
 			}
 			f.Close()
@@ -218,4 +218,15 @@ func (a *agentProc) waitLog(mark int64, text string, limit time.Duration) (time.
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// loggedAt is the time= field that starts a log line, or now.
+func loggedAt(line string) time.Time {
+	if rest, ok := strings.CutPrefix(line, "time="); ok {
+		stamp, _, _ := strings.Cut(rest, " ")
+		if t, err := time.Parse(time.RFC3339Nano, stamp); err == nil {
+			return t
+		}
+	}
+	return time.Now()
 }

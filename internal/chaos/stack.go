@@ -10,8 +10,11 @@ const (
 	project = "hostagent-chaos"
 	apiAddr = "127.0.0.1:39741"
 
-	// Every supervised service restarts after 200 ms, 400 ms, ... at most
-	// 2 s, and is disabled past maxFailures consecutive failures. The
+	// Every supervised service restarts after 200 ms, 400 ms, ... (3.2 s
+	// at the failure cap), and is disabled past maxFailures consecutive
+	// failures. The backoff's 30 s ceiling is there for the retries of
+	// starts refused during an engine outage: they must not hold a
+	// service down once the engine is back. The
 	// scheduler keeps each service at most maxFailures-1 failures deep.
 	maxFailures = 6
 	// The crash-looper is disabled after crashMaxFailures+1 failures, i.e.
@@ -86,7 +89,7 @@ func composeYAML() string {
 			max = crashMaxFailures
 		}
 		fmt.Fprintf(&b, "    labels: {hostagent.category: %s}\n", s.category)
-		fmt.Fprintf(&b, "    x-hostagent: {startup_time: %s, restart: {backoff_base: 200ms, backoff_max: 2s, max_failures: %d}}\n",
+		fmt.Fprintf(&b, "    x-hostagent: {startup_time: %s, restart: {backoff_base: 200ms, backoff_max: 30s, max_failures: %d}}\n",
 			startupTime(s.loadTime), max)
 		if len(s.deps) > 0 {
 			b.WriteString("    depends_on:\n")

@@ -33,14 +33,14 @@ func (c *chaos) verdict(ctx context.Context) string {
 
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tKILLS\tUNHEALTHY\tAGENT-DOWN KILLS\tRESTARTS exp/act\tFAILURES exp/act\tSTATUS\tCTRS\tFILE/REDIS\tVERDICT")
+	fmt.Fprintln(tw, "SERVICE\tKILLS\tUNHEALTHY\tAGENT-DOWN KILLS\tOUTAGE KILLS\tRESTARTS exp/act\tFAILURES exp/act\tSTATUS\tCTRS\tFILE/REDIS\tVERDICT")
 	for _, sp := range specs {
 		s, seen := ss[sp.name]
 		var probs []string
-		kills, unh, down, expR, expF := "-", "-", "-", crashMaxFailures, crashMaxFailures+1
+		kills, unh, down, outk, expR, expF := "-", "-", "-", "-", crashMaxFailures, crashMaxFailures+1
 		wantStatus := "disabled"
 		if e, ok := c.exp[sp.name]; ok {
-			kills, unh, down = fmt.Sprint(e.kills), fmt.Sprint(e.unhealthy), fmt.Sprint(e.downKills)
+			kills, unh, down, outk = fmt.Sprint(e.kills), fmt.Sprint(e.unhealthy), fmt.Sprint(e.downKills), fmt.Sprint(e.outageKills)
 			if !e.settle(now) {
 				probs = append(probs, "failure count ambiguous (stable-window edge)")
 			}
@@ -95,7 +95,7 @@ func (c *chaos) verdict(ctx context.Context) string {
 				c.violate("final: %s: %s", sp.name, p)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%d\t%s\t%s\n", sp.name, kills, unh, down,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\t%s\t%d\t%s\t%s\n", sp.name, kills, unh, down, outk,
 			expR, s.RestartCount, expF, s.FailureCount, s.Status, n, st, v)
 	}
 	_ = tw.Flush()
@@ -109,10 +109,12 @@ func (c *chaos) verdict(ctx context.Context) string {
 	out.WriteString(table.String())
 	out.WriteString("\n")
 	out.WriteString(c.totals())
-	out.WriteString("\nMatching rule: restart_count == kills + unhealthy-forcings made while the agent ran; failure_count ==\n" +
+	out.WriteString("\nMatching rule: restart_count == kills + unhealthy-forcings made while the agent ran + kills while the\n" +
+		"Podman API was down (OUTAGE KILLS: restarted once it is back); failure_count ==\n" +
 		"the same faults since the service was last healthy for the 5 min stable window (0 after it). A kill\n" +
 		"while the agent is down (AGENT-DOWN KILLS) is counted by neither: the agent finds the exited container\n" +
-		"and starts it as bring-up. Agent, API and Redis restarts count for nobody. The crash-looper must end\n" +
+		"and starts it as bring-up. Agent, API and Redis restarts and engine outages count for nobody.\n" +
+		fmt.Sprintf("After an engine outage every service runs again within %s of the API's return. The crash-looper must end\n", outageRecoveryLimit) +
 		fmt.Sprintf("disabled with restart_count %d and failure_count %d (max_failures %d).\n", crashMaxFailures, crashMaxFailures+1, crashMaxFailures))
 	if len(c.violations) == 0 {
 		out.WriteString("\nVERDICT: PASS\n")

@@ -174,6 +174,10 @@ func run(ctx context.Context, bin string, keep bool) error {
 	if err := hostagent("events", "-n", "8"); err != nil {
 		return err
 	}
+	say("one service in detail: hostagent status %s", victim)
+	if err := hostagent("status", victim); err != nil {
+		return err
+	}
 	if err := hostagent("status"); err != nil {
 		return err
 	}
@@ -229,10 +233,12 @@ func allRunning(ss []service) bool {
 	return true
 }
 
-// waitFor polls the agent's API until cond holds.
+// waitFor polls the agent's API until cond holds. A host condition the
+// agent reports ends the wait early with its words.
 func waitFor(ctx context.Context, exited <-chan error, limit time.Duration, what string, cond func([]service) bool) error {
 	deadline := time.Now().Add(limit)
 	var last []service
+	var host hostWatch
 	for {
 		select {
 		case err := <-exited:
@@ -241,10 +247,13 @@ func waitFor(ctx context.Context, exited <-chan error, limit time.Duration, what
 			return ctx.Err()
 		default:
 		}
-		if ss, err := services(ctx); err == nil {
+		if ss, hostCond, err := services(ctx); err == nil {
 			last = ss
 			if cond(ss) {
 				return nil
+			}
+			if err := host.check(time.Now(), hostCond); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
 			}
 		}
 		if time.Now().After(deadline) {
@@ -254,35 +263,40 @@ func waitFor(ctx context.Context, exited <-chan error, limit time.Duration, what
 	}
 }
 
-func services(ctx context.Context) ([]service, error) {
+// services reads the agent's services and the host condition of its
+// progress ("" none).
+func services(ctx context.Context) ([]service, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apiAddr+"/api/system/services", nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /api/system/services: %s", resp.Status)
+		return nil, "", fmt.Errorf("GET /api/system/services: %s", resp.Status)
 	}
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var list []service
 	if err := json.Unmarshal(data, &list); err == nil {
-		return list, nil
+		return list, "", nil
 	}
 	var wrapped struct {
 		Services []service `json:"services"`
+		Progress struct {
+			HostCondition string `json:"host_condition"`
+		} `json:"progress"`
 	}
 	if err := json.Unmarshal(data, &wrapped); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if wrapped.Services == nil {
-		return nil, errors.New("no services in the answer: " + strings.TrimSpace(string(data)))
+		return nil, "", errors.New("no services in the answer: " + strings.TrimSpace(string(data)))
 	}
-	return wrapped.Services, nil
+	return wrapped.Services, wrapped.Progress.HostCondition, nil
 }

@@ -32,6 +32,8 @@ const (
 
 // The test stack: three phases chained by depends_on, db gated by its health.
 const composeFile = `name: hostagent-e2e
+volumes:
+  appdata: {}
 x-idle: &idle
   image: localhost/hostagent-busybox:latest
   command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
@@ -48,6 +50,8 @@ services:
       retries: 3
   app:
     <<: *idle
+    volumes:
+      - appdata:/data
     depends_on:
       db:
         condition: service_healthy
@@ -206,9 +210,11 @@ func TestInstalledService(t *testing.T) {
 		if _, err := b.exec(ctx, "mknod", "-m", "0666", "/dev/nvidia-e2e", "c", "1", "3"); err != nil {
 			t.Fatal(err)
 		}
+		begun := time.Now()
 		if _, err := b.exec(ctx, "timeout", "120", "systemctl", "start", "hostagent"); err != nil {
 			t.Fatalf("systemctl start hostagent (Type=notify: returns once READY=1 arrives): %v", err)
 		}
+		ready := time.Since(begun)
 		props, err := b.show(ctx, "hostagent", "Type", "ActiveState", "SubState", "MainPID", "StatusText", "WatchdogUSec", "NRestarts")
 		if err != nil {
 			t.Fatal(err)
@@ -223,6 +229,22 @@ func TestInstalledService(t *testing.T) {
 			t.Errorf("StatusText empty: the agent should send STATUS= with bring-up progress")
 		}
 		t.Logf("MainPID=%s StatusText=%q", props["MainPID"], props["StatusText"])
+		if placeholder {
+			return
+		}
+		// How long an operator waits: the next step checks the stack itself.
+		err = eventually(120*time.Second, func() error {
+			got, err := p.project(ctx, project)
+			if err != nil {
+				return err
+			}
+			return allRunning(got, stackNames)
+		})
+		if err != nil {
+			t.Logf("systemctl start -> READY %s; not every service running within 120s: %v", ready.Round(time.Millisecond), err)
+			return
+		}
+		t.Logf("systemctl start -> READY %s, -> every service running %s", ready.Round(time.Millisecond), time.Since(begun).Round(time.Millisecond))
 	})
 	const startStep = "systemctl start reaches READY"
 
@@ -347,7 +369,7 @@ func TestInstalledService(t *testing.T) {
 		pid := mainPID(ctx, t, b)
 		before, _ := p.project(ctx, project)
 		b.writeFile(ctx, t, "/etc/hostagent/docker-compose.yml", stackFile+extraService)
-		if _, err := b.exec(ctx, "timeout", "60", "systemctl", "reload", "hostagent"); err != nil {
+		if _, err := b.exec(ctx, "timeout", "120", "systemctl", "reload", "hostagent"); err != nil {
 			t.Fatalf("systemctl reload hostagent: %v", err)
 		}
 		if got := mainPID(ctx, t, b); got != pid {
@@ -392,7 +414,7 @@ func TestInstalledService(t *testing.T) {
 		pid := mainPID(ctx, t, b)
 		before, _ := p.project(ctx, project)
 		b.writeFile(ctx, t, "/etc/hostagent/docker-compose.yml", stackFile+extraService+"  broken: [\n")
-		out, err := b.sh(ctx, "timeout 60 systemctl reload hostagent 2>&1; echo rc=$?")
+		out, err := b.sh(ctx, "timeout 120 systemctl reload hostagent 2>&1; echo rc=$?")
 		if strings.Contains(out, "rc=0") || err != nil {
 			t.Errorf("systemctl reload with a broken compose file: %v %q, want it to fail (ExecReload validates first)", err, out)
 		}
@@ -415,6 +437,54 @@ func TestInstalledService(t *testing.T) {
 		journal, _ := b.exec(ctx, "journalctl", "-u", "hostagent", "--no-pager", "-o", "cat", "-n", "50")
 		if !strings.Contains(journal, "docker-compose.yml") {
 			t.Errorf("the journal does not name the broken file:\n%s", journal)
+		}
+	})
+
+	f.step("systemctl reload rolls out an image rebuilt under the same tag", []string{"systemctl reload picks up an added service"}, func(t *testing.T) {
+		product(t)
+		before, err := p.project(ctx, project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.run(ctx, "exec", before["app"].ID, "sh", "-c", "echo kept > /data/marker"); err != nil {
+			t.Fatal(err)
+		}
+		// A new image under the same tag, as a rebuild or a pull makes it.
+		if _, err := p.run(ctx, "exec", before["web"].ID, "sh", "-c", "echo v2 > /image-version"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.run(ctx, "commit", "-q", before["web"].ID, "localhost/hostagent-busybox:latest"); err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now()
+		if out, err := b.sh(ctx, "timeout 150 systemctl reload hostagent 2>&1"); err != nil {
+			t.Fatalf("systemctl reload: %v\n%s", err, out)
+		}
+		t.Logf("systemctl reload (validate, converge, wait) took %s", time.Since(began).Round(time.Millisecond))
+		var after map[string]ctr
+		err = eventually(60*time.Second, func() error {
+			if after, err = p.project(ctx, project); err != nil {
+				return err
+			}
+			for _, svc := range stackNames {
+				if after[svc].ID == before[svc].ID {
+					return fmt.Errorf("%s not recreated yet", svc)
+				}
+			}
+			return allRunning(after, stackNames)
+		})
+		if err != nil {
+			t.Fatalf("after the image changed, systemctl reload should recreate every service on it: %v", err)
+		}
+		for _, pair := range [][2]string{{"db", "app"}, {"app", "web"}} {
+			a, c := after[pair[0]], after[pair[1]]
+			if !c.State.StartedAt.After(a.State.StartedAt) {
+				t.Errorf("%s recreated at %s, not after %s (%s): the rollout is not in phase order",
+					pair[1], c.State.StartedAt.Format(time.RFC3339Nano), pair[0], a.State.StartedAt.Format(time.RFC3339Nano))
+			}
+		}
+		if out, err := p.run(ctx, "exec", after["app"].ID, "cat", "/data/marker"); err != nil || strings.TrimSpace(out) != "kept" {
+			t.Errorf("app's named volume after the rollout: %q %v, want the data kept", out, err)
 		}
 	})
 
@@ -443,6 +513,74 @@ func TestInstalledService(t *testing.T) {
 		}
 		time.Sleep(3 * time.Second) // let a converge pass run
 		assertUntouched(ctx, t, p, before, stackNames)
+	})
+
+	f.step("Podman down at start: no watchdog restart in 2 minutes, the stack comes up once it is back", []string{"systemctl start again adopts the running stack"}, func(t *testing.T) {
+		product(t)
+		// As at a boot where Podman does not come up: the agent stopped,
+		// the stack exited, the API service stopped (the podman CLI works
+		// on the storage without it).
+		if _, err := b.exec(ctx, "timeout", "60", "systemctl", "stop", "hostagent"); err != nil {
+			t.Fatalf("systemctl stop hostagent: %v", err)
+		}
+		ids, err := p.run(ctx, "ps", "-q", "--filter", "label=com.docker.compose.project="+project)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(strings.Fields(ids)) == 0 {
+			t.Fatal("no running stack container to stop")
+		}
+		if _, err := p.run(ctx, append([]string{"stop", "-t", "2"}, strings.Fields(ids)...)...); err != nil {
+			t.Fatalf("podman stop the stack: %v", err)
+		}
+		p.stopService()
+		// Later steps need Podman, whatever happens here.
+		defer func() {
+			if err := p.startService(); err != nil {
+				t.Error(err)
+			}
+		}()
+		if _, err := b.exec(ctx, "timeout", "120", "systemctl", "start", "hostagent"); err != nil {
+			t.Fatalf("systemctl start hostagent with Podman down: %v (READY must not wait for the engine)", err)
+		}
+		pid := mainPID(ctx, t, b)
+		// WatchdogSec=30s: two minutes without a restart means the
+		// watchdog was fed all along while the engine was awaited.
+		const outage = 2 * time.Minute
+		for end := time.Now().Add(outage); time.Now().Before(end); {
+			time.Sleep(5 * time.Second)
+			props, err := b.show(ctx, "hostagent", "ActiveState", "SubState", "MainPID", "NRestarts")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if props["ActiveState"] != "active" || props["MainPID"] != pid || props["NRestarts"] != "0" {
+				t.Fatalf("%s into the Podman outage: %v, want active with MainPID %s and NRestarts=0", (outage - time.Until(end)).Round(time.Second), props, pid)
+			}
+		}
+		props, _ := b.show(ctx, "hostagent", "StatusText")
+		if !strings.Contains(props["StatusText"], "container engine") {
+			t.Errorf("StatusText after 2 minutes without Podman = %q, want it to say the engine is awaited", props["StatusText"])
+		}
+		if err := p.startService(); err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		// Discovery retries every 5 s at most, then bring-up runs.
+		err = eventually(60*time.Second, func() error {
+			got, err := p.project(ctx, project)
+			if err != nil {
+				return err
+			}
+			return allRunning(got, stackNames)
+		})
+		if err != nil {
+			t.Fatalf("the stack did not come up within 60s of Podman's return: %v", err)
+		}
+		t.Logf("Podman back -> every service running in %s", time.Since(back).Round(time.Millisecond))
+		props, _ = b.show(ctx, "hostagent", "ActiveState", "MainPID", "NRestarts")
+		if props["ActiveState"] != "active" || props["MainPID"] != pid || props["NRestarts"] != "0" {
+			t.Errorf("after the outage: %v, want active with MainPID %s and NRestarts=0", props, pid)
+		}
 	})
 
 	f.step("upgrade keeps edited config and state", []string{startStep}, func(t *testing.T) {

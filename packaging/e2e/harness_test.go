@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -79,9 +81,21 @@ func run(ctx context.Context, env []string, name string, args ...string) (string
 // the work dir) standing in for the host's: the agent inside the systemd
 // container talks to it through the bind-mounted socket, so the stack's
 // containers are its siblings, not its children.
+//
+// The bind-mounted socket is a relay owned by the test, not the API
+// service's own: the service can then be stopped and started again
+// (stopService, startService) while the box keeps the same socket file.
+// With the service stopped the relay closes each connection at once, as a
+// socket-activated podman.service that cannot start does.
 type hostPodman struct {
-	env    []string
-	socket string
+	env     []string
+	socket  string // the relay, mounted as /run/podman/podman.sock
+	service string // the API service's own socket
+	log     string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 func startHostPodman(t *testing.T, dir string) *hostPodman {
@@ -109,35 +123,84 @@ func startHostPodman(t *testing.T, dir string) *hostPodman {
 			"CONTAINERS_CONF=" + filepath.Join(pdir, "containers.conf"),
 			"CONTAINERS_STORAGE_CONF=" + filepath.Join(pdir, "storage.conf"),
 		},
-		socket: filepath.Join(sockDir, "podman.sock"),
+		socket:  filepath.Join(sockDir, "podman.sock"),
+		service: filepath.Join(sockDir, "service.sock"),
+		log:     filepath.Join(pdir, "service.log"),
 	}
-
-	logf, err := os.Create(filepath.Join(pdir, "service.log"))
+	_ = os.Remove(p.log)
+	ln, err := net.Listen("unix", p.socket)
 	if err != nil {
+		t.Fatalf("relay socket: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go p.relay(ln)
+	if err := p.startService(); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("podman", "system", "service", "--time=0", "unix://"+p.socket)
+	t.Cleanup(p.stopService)
+	return p
+}
+
+// relay hands each connection to the API service's socket, or closes it
+// at once while the service is stopped.
+func (p *hostPodman) relay(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			s, err := net.Dial("unix", p.service)
+			if err != nil {
+				return
+			}
+			defer s.Close()
+			up := make(chan struct{})
+			go func() {
+				_, _ = io.Copy(s, c)
+				if u, ok := s.(*net.UnixConn); ok {
+					_ = u.CloseWrite()
+				}
+				close(up)
+			}()
+			// The service's side ending (answer sent, or the service
+			// stopped) ends the connection.
+			_, _ = io.Copy(c, s)
+			c.Close()
+			s.Close()
+			<-up
+		}()
+	}
+}
+
+// startService starts the Podman API service (a no-op while it runs) and
+// returns once it answers.
+func (p *hostPodman) startService() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		return nil
+	}
+	_ = os.Remove(p.service)
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("podman", "system", "service", "--time=0", "unix://"+p.service)
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start podman system service: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
 		logf.Close()
-	})
+		return fmt.Errorf("start podman system service: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	p.cmd, p.done = cmd, done
 
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", p.socket)
+			return (&net.Dialer{}).DialContext(ctx, "unix", p.service)
 		},
 	}}
 	deadline := time.Now().Add(20 * time.Second)
@@ -146,15 +209,37 @@ func startHostPodman(t *testing.T, dir string) *hostPodman {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(pdir, "service.log"))
-			t.Fatalf("podman API socket %s did not answer /_ping within 20s (last error %v); service log:\n%s", p.socket, err, log)
+			p.stopLocked()
+			log, _ := os.ReadFile(p.log)
+			return fmt.Errorf("podman API socket %s did not answer /_ping within 20s (last error %v); service log:\n%s", p.service, err, log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// stopService stops the API service; the containers keep running.
+func (p *hostPodman) stopService() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopLocked()
+}
+
+func (p *hostPodman) stopLocked() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.cmd, p.done = nil, nil
 }
 
 func (p *hostPodman) run(ctx context.Context, args ...string) (string, error) {
