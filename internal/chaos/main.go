@@ -175,6 +175,7 @@ func (c *chaos) run(ctx context.Context, keep bool) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	c.checkLifecycle(ctx)
 	summary := c.verdict(ctx)
 	fmt.Print("\n" + summary)
 	c.writeOut(summary)
@@ -210,13 +211,15 @@ func (c *chaos) setup(ctx context.Context) error {
 		pm.Close()
 		return err
 	}
+	// A fresh record of the one-shot job's runs (the agent creates the dir).
+	_ = os.RemoveAll(c.jobDir())
 	file := filepath.Join(c.out, "docker-compose.yml")
 	config := filepath.Join(c.out, "config.yaml")
 	token := filepath.Join(c.out, "token")
 	tok := make([]byte, 32)
 	_, _ = rand.Read(tok)
 	for path, data := range map[string]string{
-		file:   composeYAML(),
+		file:   composeYAML(c.jobDir()),
 		config: "# chaos: everything comes from the environment\n",
 		token:  hex.EncodeToString(tok),
 	} {

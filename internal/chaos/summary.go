@@ -115,7 +115,9 @@ func (c *chaos) verdict(ctx context.Context) string {
 		"while the agent is down (AGENT-DOWN KILLS) is counted by neither: the agent finds the exited container\n" +
 		"and starts it as bring-up. Agent, API and Redis restarts and engine outages count for nobody.\n" +
 		fmt.Sprintf("After an engine outage every service runs again within %s of the API's return. The crash-looper must end\n", outageRecoveryLimit) +
-		fmt.Sprintf("disabled with restart_count %d and failure_count %d (max_failures %d).\n", crashMaxFailures, crashMaxFailures+1, crashMaxFailures))
+		fmt.Sprintf("disabled with restart_count %d and failure_count %d (max_failures %d).\n", crashMaxFailures, crashMaxFailures+1, crashMaxFailures) +
+		fmt.Sprintf("Compose lifecycle: the one-shot job %s (backend waits for it to complete) must have run exactly once\n"+
+			"through every fault and read \"completed (exit 0)\"; %s (restart: \"no\"), killed at the end, must stay down.\n", jobName, noRestart))
 	if len(c.violations) == 0 {
 		out.WriteString("\nVERDICT: PASS\n")
 	} else {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -159,9 +160,9 @@ func (c *chaos) duplicates(ctx context.Context) string {
 		return err.Error()
 	}
 	var bad []string
-	for _, sp := range specs {
-		if n := len(by[sp.name]); n != 1 {
-			bad = append(bad, fmt.Sprintf("%s has %d containers", sp.name, n))
+	for _, name := range append(specNames(), jobName, noRestart) {
+		if n := len(by[name]); n != 1 {
+			bad = append(bad, fmt.Sprintf("%s has %d containers", name, n))
 		}
 	}
 	keys := make([]string, 0, len(by))
@@ -178,10 +179,13 @@ func (c *chaos) duplicates(ctx context.Context) string {
 }
 
 func knownService(name string) bool {
-	for _, sp := range specs {
-		if sp.name == name {
-			return true
-		}
+	return name == jobName || name == noRestart || slices.Contains(specNames(), name)
+}
+
+func specNames() []string {
+	names := make([]string, len(specs))
+	for i, sp := range specs {
+		names[i] = sp.name
 	}
-	return false
+	return names
 }
