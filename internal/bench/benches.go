@@ -86,7 +86,13 @@ func detectionStack(n int) string {
 
 func benchDetection(ctx context.Context, o options, pm *podmantest.Service) ([]row, []string, error) {
 	const n = 6
-	a, err := startAgent(ctx, o.bin, pm, "detect", detectionStack(n), 39290)
+	// Free ports, not fixed ones: a fixed port in the ephemeral range can be
+	// any outgoing connection's, and the agent then serves on its socket only.
+	port, err := freePorts(1)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := startAgent(ctx, o.bin, pm, "detect", detectionStack(n), port)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -207,7 +213,11 @@ func idleStack(n int) string {
 func benchIdle(ctx context.Context, o options, pm *podmantest.Service) ([]row, []string, error) {
 	podmanPID := findPID(pm.Socket)
 	pm0, _, _ := procStat(podmanPID)
-	a, err := startAgent(ctx, o.bin, pm, "idle", idleStack(o.services), 39390, "ORCHESTRATOR_LOG_LEVEL=info")
+	port, err := freePorts(1)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := startAgent(ctx, o.bin, pm, "idle", idleStack(o.services), port, "ORCHESTRATOR_LOG_LEVEL=info")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -295,7 +305,11 @@ func findPID(needle string) int {
 }
 
 func benchREST(ctx context.Context, o options, pm *podmantest.Service) ([]row, []string, error) {
-	a, err := startAgent(ctx, o.bin, pm, "rest", seedStack(39400), 39490)
+	base, err := freePorts(len(seedServices) + 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := startAgent(ctx, o.bin, pm, "rest", seedStack(base), base+len(seedServices))
 	if err != nil {
 		return nil, nil, err
 	}

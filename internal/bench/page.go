@@ -24,7 +24,11 @@ func benchPage(ctx context.Context, o options, pm *podmantest.Service) ([]row, [
 	if err != nil {
 		return nil, nil, fmt.Errorf("chromium not found: run scripts/install-deps.sh")
 	}
-	a, err := startAgent(ctx, o.bin, pm, "page", seedStack(39300), 39390)
+	base, err := freePorts(len(seedServices) + 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := startAgent(ctx, o.bin, pm, "page", seedStack(base), base+len(seedServices))
 	if err != nil {
 		return nil, nil, err
 	}
