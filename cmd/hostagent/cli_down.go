@@ -5,13 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/hostagent/hostagent/api"
-	"github.com/hostagent/hostagent/engine"
 	"github.com/hostagent/hostagent/internal/bridge"
-	"github.com/hostagent/hostagent/internal/logging"
 	"github.com/hostagent/hostagent/supervisor"
 )
 
@@ -43,29 +40,19 @@ hostagent, a reboot). To keep it down across reboots: systemctl disable
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(env.getenv)
-	if err != nil {
-		return err
-	}
-	sf.apply(&cfg)
-	stack, plan, err := loadStack(ctx, cfg)
+	cfg, stack, plan, err := configuredStack(ctx, env, &sf)
 	if err != nil {
 		return err
 	}
 	if err := releaseFromAgent(ctx, env, cf, stack.Name); err != nil {
 		return err
 	}
-	c, err := engine.New(engine.Options{Host: cfg.DockerHost, Logger: logging.New("error", env.stderr)})
+	c, err := cliEngine(cfg, env)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	var mu sync.Mutex
-	say := func(svc, msg string) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(env.stdout, "%s: %s\n", svc, sanitizeLine(msg))
-	}
+	say := progressPrinter(env.stdout)
 	err = supervisor.TearDown(ctx, bridge.Engine{C: c}, stack, plan, supervisor.DownOptions{Timeout: *timeout, Remove: true, Progress: say})
 	nets, nerr := c.RemoveNetworks(ctx, stack.Name)
 	for _, n := range nets {

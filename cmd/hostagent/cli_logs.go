@@ -11,7 +11,6 @@ import (
 
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
-	"github.com/hostagent/hostagent/internal/logging"
 )
 
 func init() {
@@ -37,12 +36,7 @@ agent is down. Without SERVICE, every service that has a container.`, env)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(env.getenv)
-	if err != nil {
-		return err
-	}
-	sf.apply(&cfg)
-	stack, _, err := loadStack(ctx, cfg)
+	cfg, stack, _, err := configuredStack(ctx, env, &sf)
 	if err != nil {
 		return err
 	}
@@ -50,7 +44,7 @@ agent is down. Without SERVICE, every service that has a container.`, env)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	c, err := engine.New(engine.Options{Host: cfg.DockerHost, Logger: logging.New("error", env.stderr)})
+	c, err := cliEngine(cfg, env)
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/hostagent/hostagent/compose"
-	"github.com/hostagent/hostagent/engine"
-	"github.com/hostagent/hostagent/internal/logging"
 )
 
 func init() {
@@ -30,12 +27,7 @@ the registry's answer.`, env)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(env.getenv)
-	if err != nil {
-		return err
-	}
-	sf.apply(&cfg)
-	stack, _, err := loadStack(ctx, cfg)
+	cfg, stack, _, err := configuredStack(ctx, env, &sf)
 	if err != nil {
 		return err
 	}
@@ -49,17 +41,12 @@ the registry's answer.`, env)
 // pullServices makes each service's image present as its pull_policy says,
 // printing progress; `pull` and `up` share it.
 func pullServices(ctx context.Context, env *environment, cfg config, stack *compose.Stack, services []string) error {
-	c, err := engine.New(engine.Options{Host: cfg.DockerHost, Logger: logging.New("error", env.stderr)})
+	c, err := cliEngine(cfg, env)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	var mu sync.Mutex
-	say := func(svc, msg string) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(env.stdout, "%s: %s\n", svc, sanitizeLine(msg))
-	}
+	say := progressPrinter(env.stdout)
 	var failed []error
 	for _, svc := range services {
 		say(svc, "checking image")
