@@ -44,15 +44,7 @@ func (s *Service) EnsureImages(ctx context.Context) error {
 	}
 	defer unlock()
 
-	busybox, err := os.ReadFile(BusyboxPath)
-	if err != nil {
-		return fmt.Errorf("podmantest: %w (install busybox-static: make deps)", err)
-	}
-	applets, err := exec.CommandContext(ctx, BusyboxPath, "--list").Output()
-	if err != nil {
-		return fmt.Errorf("podmantest: busybox --list: %w", err)
-	}
-	svc, err := s.buildTestsvc(ctx)
+	busybox, applets, svc, err := s.imageInputs(ctx)
 	if err != nil {
 		return err
 	}
@@ -63,6 +55,19 @@ func (s *Service) EnsureImages(ctx context.Context) error {
 	withSvc := append(base, file{path: "bin/testsvc", data: svc, mode: 0o755})
 	return s.ensureImage(ctx, TestsvcImage, rootfs(withSvc, applets),
 		[]string{`CMD ["/bin/testsvc"]`, "ENV PORT=8080", "EXPOSE 8080"})
+}
+
+// imageInputs are what every test image is made of: the static busybox,
+// its applet list and the testsvc binary.
+func (s *Service) imageInputs(ctx context.Context) (busybox, applets, svc []byte, err error) {
+	if busybox, err = os.ReadFile(BusyboxPath); err != nil {
+		return nil, nil, nil, fmt.Errorf("podmantest: %w (install busybox-static: make deps)", err)
+	}
+	if applets, err = exec.CommandContext(ctx, BusyboxPath, "--list").Output(); err != nil {
+		return nil, nil, nil, fmt.Errorf("podmantest: busybox --list: %w", err)
+	}
+	svc, err = s.buildTestsvc(ctx)
+	return busybox, applets, svc, err
 }
 
 // buildTestsvc compiles internal/testsvc statically and returns the binary.

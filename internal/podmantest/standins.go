@@ -2,9 +2,7 @@ package podmantest
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -67,15 +65,7 @@ func (s *Service) EnsureStandins(ctx context.Context, standins []Standin) error 
 		return err
 	}
 	defer unlock()
-	busybox, err := os.ReadFile(BusyboxPath)
-	if err != nil {
-		return fmt.Errorf("podmantest: %w (install busybox-static: make deps)", err)
-	}
-	applets, err := exec.CommandContext(ctx, BusyboxPath, "--list").Output()
-	if err != nil {
-		return fmt.Errorf("podmantest: busybox --list: %w", err)
-	}
-	svc, err := s.buildTestsvc(ctx)
+	busybox, applets, svc, err := s.imageInputs(ctx)
 	if err != nil {
 		return err
 	}
