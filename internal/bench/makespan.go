@@ -259,24 +259,13 @@ func startedAt(ctx context.Context, a *agent) (map[string]time.Time, error) {
 }
 
 // logTime is the time of the first line of the agent's text log that
-// contains needle.
+// contains needle (and carries a time).
 func logTime(path, needle string) (time.Time, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return time.Time{}, err
+	first, _, n := logSpan(path, needle)
+	if n == 0 {
+		return time.Time{}, fmt.Errorf("%s: no line with %s", path, needle)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.Contains(line, needle) {
-			continue
-		}
-		stamp, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
-		return time.Parse(time.RFC3339Nano, stamp)
-	}
-	return time.Time{}, fmt.Errorf("%s: no line with %s", path, needle)
+	return first, nil
 }
 
 // logSpan is the time of the first and last lines of the agent's text
