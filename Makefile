@@ -46,11 +46,11 @@ fuzz-short: ## run every fuzz target briefly
 
 .PHONY: demo
 demo: deps-runtime build ## the main job on an embedded demo stack: phased bring-up on local Podman, a kill, the self-heal
-	$(GO) run ./internal/demo -bin $(BIN)/hostagent
+	$(GO) run ./tools/demo -bin $(BIN)/hostagent
 
 .PHONY: bench
 bench: deps build ## benchmarks against the ideal on a private Podman; writes docs/benchmarks.md (about 10 minutes)
-	$(GO) run ./internal/bench -bin $(BIN)/hostagent -out docs/benchmarks.md
+	$(GO) run ./tools/bench -bin $(BIN)/hostagent -out docs/benchmarks.md
 
 .PHONY: test
 test: deps lint unit integration e2e chaos-short fuzz-short ## everything CI runs: lint, unit, integration, the systemd e2e, a short chaos run, short fuzz

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/loadgen"
+	"github.com/hostagent/hostagent/tools/loadgen"
 
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/supervisor"

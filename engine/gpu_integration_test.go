@@ -15,7 +15,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // testCDISpec defines nvidia.com/gpu devices whose only edit is an

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // rmi removes the test's images afterwards: the storage is shared by runs.

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 func TestMain(m *testing.M) { os.Exit(podmantest.Main(m)) }

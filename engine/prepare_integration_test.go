@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // Prepare makes the project's networks and volumes on real Podman, as

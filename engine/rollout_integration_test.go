@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // An image rebuilt under the same tag is seen by Discover, and Recreate

@@ -13,7 +13,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/hostagent/hostagent/compose"
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 func load(t *testing.T, dir, yaml string, profiles ...string) *compose.Stack {

@@ -1,6 +1,6 @@
 # Chaos: the real agent (Redis store) on a private Podman and a real
 # redis-server, random faults on a seeded schedule for DURATION, then a
-# verdict on counts, containers and stored state (internal/chaos; root,
+# verdict on counts, containers and stored state (tools/chaos; root,
 # podman, redis-server). SEED= replays a schedule; FAULTS= limits the kinds
 # (kill,unhealthy,api-restart,redis-restart,agent-kill,engine-outage,
 # redis-agent-kill).
@@ -15,7 +15,7 @@ CHAOS_OUT := $(BUILD)/chaos
 
 .PHONY: chaos
 chaos: build ## random faults on a live stack for DURATION (default 10m), then verify; SEED= replays, summary in .build/chaos/summary.txt
-	$(GO) run ./internal/chaos -bin $(BIN)/hostagent -duration $(CHAOS_DURATION) -out $(CHAOS_OUT) \
+	$(GO) run ./tools/chaos -bin $(BIN)/hostagent -duration $(CHAOS_DURATION) -out $(CHAOS_OUT) \
 		$(if $(SEED),-seed $(SEED)) $(if $(FAULTS),-faults $(FAULTS))
 
 .PHONY: chaos-short

@@ -1,6 +1,6 @@
 # Integration tests: every package's tests behind the `integration` build
 # tag, run one package at a time (-p 1) because they share one private
-# Podman storage (.build/podman, see internal/podmantest) and two cores.
+# Podman storage (.build/podman, see internal/testsupport/podmantest) and two cores.
 # CI=true turns "podman missing" from a skip into a failure.
 INTEGRATION_TIMEOUT ?= 20m
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 func TestMain(m *testing.M) { os.Exit(podmantest.Main(m)) }

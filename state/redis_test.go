@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/redistest"
+	"github.com/hostagent/hostagent/internal/testsupport/redistest"
 )
 
 func redisBackend(t *testing.T) opener {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/redistest"
+	"github.com/hostagent/hostagent/internal/testsupport/redistest"
 
 	"github.com/hostagent/hostagent/internal/clock"
 )

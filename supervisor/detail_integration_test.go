@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 	"github.com/hostagent/hostagent/state"
 	"github.com/hostagent/hostagent/supervisor"
 )

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 	. "github.com/hostagent/hostagent/supervisor"
 )
 

@@ -21,8 +21,8 @@ import (
 	"github.com/hostagent/hostagent/engine"
 	"github.com/hostagent/hostagent/internal/bridge"
 	"github.com/hostagent/hostagent/internal/pidwatch"
-	"github.com/hostagent/hostagent/internal/podmantest"
-	"github.com/hostagent/hostagent/internal/redistest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/redistest"
 	"github.com/hostagent/hostagent/state"
 	. "github.com/hostagent/hostagent/supervisor"
 )

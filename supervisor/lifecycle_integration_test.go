@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/hostagent/hostagent/engine"
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 	. "github.com/hostagent/hostagent/supervisor"
 )
 

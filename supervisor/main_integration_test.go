@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 func TestMain(m *testing.M) { os.Exit(podmantest.Main(m)) }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // adoptStack is what the compose tools bring up before the agent starts:

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // TestUpReloadStopStartDownWithTheAgent drives the stack commands with the

@@ -22,7 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/hostagent/hostagent/internal/redistest"
+	"github.com/hostagent/hostagent/internal/testsupport/redistest"
 )
 
 // The browser test of the status page: Debian's chromium (install-deps),
@@ -30,11 +30,11 @@ import (
 // demo stack. HOSTAGENT_SCREENSHOTS=DIR keeps the screenshots there
 // (docs/img/dashboard.png is one of them).
 
-// demoStack is internal/demo's compose file with the test's project name
+// demoStack is tools/demo's compose file with the test's project name
 // and free host ports, so that it can run beside `make demo`.
 func demoStack(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../../internal/demo/docker-compose.demo.yml")
+	b, err := os.ReadFile("../../tools/demo/docker-compose.demo.yml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
-	"github.com/hostagent/hostagent/internal/redistest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/redistest"
 )
 
 func TestMain(m *testing.M) { os.Exit(podmantest.Main(m)) }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 const logsStack = `

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/hostagent/hostagent/compose"
-	"github.com/hostagent/hostagent/internal/podmantest"
-	"github.com/hostagent/hostagent/internal/redistest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/redistest"
 )
 
 // The real file the product exists for, unmodified.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // pull builds a build: service's image and names an image that cannot be

@@ -18,7 +18,7 @@ const (
 	// BusyboxImage: Debian's static busybox with every applet linked
 	// (sh, wget, nc, sleep, test, cat, ...).
 	BusyboxImage = "localhost/hostagent-busybox:latest"
-	// TestsvcImage: busybox plus /bin/testsvc (internal/testsvc) as CMD,
+	// TestsvcImage: busybox plus /bin/testsvc (tools/testsvc) as CMD,
 	// PORT=8080.
 	TestsvcImage = "localhost/hostagent-testsvc:latest"
 )
@@ -70,14 +70,14 @@ func (s *Service) imageInputs(ctx context.Context) (busybox, applets, svc []byte
 	return busybox, applets, svc, err
 }
 
-// buildTestsvc compiles internal/testsvc statically and returns the binary.
+// buildTestsvc compiles tools/testsvc statically and returns the binary.
 func (s *Service) buildTestsvc(ctx context.Context) ([]byte, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
 	}
 	out := filepath.Join(s.Dir, "images", "testsvc")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./internal/testsvc")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./tools/testsvc")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

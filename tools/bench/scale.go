@@ -16,7 +16,7 @@ import (
 
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // floors are Podman's own limits for bringing a stack's containers up,

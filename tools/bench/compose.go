@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hostagent/hostagent/engine"
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // composeBin is Docker Compose v5 as mk/compose.mk builds it (the Makefile

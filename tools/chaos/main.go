@@ -33,7 +33,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 type chaos struct {

@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 //go:embed docker-compose.demo.yml

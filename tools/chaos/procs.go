@@ -99,7 +99,7 @@ func (a *agentProc) stop() {
 
 // redisProc is a real redis-server on a free loopback port, without
 // persistence: a crash (SIGKILL) and restart brings it back empty, the
-// harshest Redis outage (as internal/redistest does for the tests).
+// harshest Redis outage (as internal/testsupport/redistest does for the tests).
 type redisProc struct {
 	bin, dir, log string
 	port          int

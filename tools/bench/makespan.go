@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // pollEvery is how often the independent poller asks each service.

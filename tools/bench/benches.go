@@ -17,8 +17,8 @@ import (
 
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
-	"github.com/hostagent/hostagent/internal/loadgen"
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/tools/loadgen"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // seedService is one service of the seed-shaped stack.
@@ -362,7 +362,7 @@ func benchREST(ctx context.Context, o options, pm *podmantest.Service) ([]row, [
 			target:    "p99 < 5 ms at 2k rps",
 			verdict:   verdict(pass), pass: pass,
 		}}, []string{
-			fmt.Sprintf("REST: open-loop load (internal/loadgen: requests leave on schedule and latency counts from the due time) for %s per run against the agent running the 9-service stack, then against a bare net/http server with the same %d-byte body. Closed-loop wrk on the same agent, for peak throughput: %s.", o.restDur, len(body), wrk),
+			fmt.Sprintf("REST: open-loop load (tools/loadgen: requests leave on schedule and latency counts from the due time) for %s per run against the agent running the 9-service stack, then against a bare net/http server with the same %d-byte body. Closed-loop wrk on the same agent, for peak throughput: %s.", o.restDur, len(body), wrk),
 		}, nil
 }
 

@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 type options struct {
@@ -127,7 +127,7 @@ func verdict(pass bool) string {
 
 func writeReport(o options, pm *podmantest.Service, rows []row, notes []string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (`go run ./internal/bench`) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (`go run ./tools/bench`) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "Machine: %s; %s; %s. Each figure is the median of %d runs unless it says otherwise; each reference was measured in the same run.\n\n",
 		strings.TrimSpace(cmdOut("nproc"))+" cores", strings.TrimSpace(cmdOut("uname", "-sr")), strings.TrimSpace(cmdOut("podman", "--version")), o.runs)
 	b.WriteString("| benchmark | measured | reference (same run) | target | verdict |\n| --- | --- | --- | --- | --- |\n")
@@ -138,7 +138,7 @@ func writeReport(o options, pm *podmantest.Service, rows []row, notes []string) 
 	for _, n := range notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
-	fmt.Fprintf(&b, "\nReproduce: `make bench` (all; it builds Docker Compose into .build/tools first, as `make compose-tool` does), or `go run ./internal/bench -only makespan -runs 5` for one (makespan, detection, idle, nemotron, rest, page). Options: `-kills`, `-services`, `-window`, `-rate`, `-rest-duration`.\n")
+	fmt.Fprintf(&b, "\nReproduce: `make bench` (all; it builds Docker Compose into .build/tools first, as `make compose-tool` does), or `go run ./tools/bench -only makespan -runs 5` for one (makespan, detection, idle, nemotron, rest, page). Options: `-kills`, `-services`, `-window`, `-rate`, `-rest-duration`.\n")
 	if err := os.MkdirAll("docs", 0o755); err != nil {
 		return err
 	}

@@ -138,7 +138,7 @@ func (s *Service) writeConf() error {
 	}
 	// runc: crun refuses cgroup v1 hybrid here; empty default_ulimits: the
 	// sandbox forbids raising rlimits; file events: no journald.
-	conf := fmt.Sprintf(`# written by internal/podmantest
+	conf := fmt.Sprintf(`# written by internal/testsupport/podmantest
 [containers]
 default_ulimits = []
 

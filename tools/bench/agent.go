@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/podmantest"
+	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 )
 
 // agent is the real hostagent binary running one stack on the private
