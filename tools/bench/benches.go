@@ -17,8 +17,8 @@ import (
 
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
-	"github.com/hostagent/hostagent/tools/loadgen"
 	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
+	"github.com/hostagent/hostagent/tools/loadgen"
 )
 
 // seedService is one service of the seed-shaped stack.
