@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/cgroup/cgrouptest"
+	"github.com/hostagent/hostagent/internal/testsupport/cgrouptest"
 )
 
 // fakeDriver is a Driver whose answers tests set.

@@ -5,7 +5,7 @@ import (
 	"io/fs"
 	"testing"
 
-	"github.com/hostagent/hostagent/internal/cgroup/cgrouptest"
+	"github.com/hostagent/hostagent/internal/testsupport/cgrouptest"
 )
 
 const (

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/cgroup/cgrouptest"
+	"github.com/hostagent/hostagent/internal/testsupport/cgrouptest"
 )
 
 const id = "8c6c7f5e0b1d4a3f9e2c7b6a5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c"
