@@ -91,102 +91,141 @@ func (c *Client) Discover(ctx context.Context, st *compose.Stack) (Discovery, er
 }
 
 // discover matches containers to services, best evidence first: labels,
-// then the names compose tools give, then the seed's name-contains rule.
-// A container goes to at most one service; in the last rule the closest
-// name wins, so "redis" does not take "redis-exporter" while the
-// redis-exporter service (active or disabled by a profile) claims it.
+// then the names compose tools give, then the name-contains rule (see
+// scoreName). A container goes to at most one service; in the last rule
+// the closest name wins, so "redis" does not take "redis-exporter" while
+// the redis-exporter service (active or disabled by a profile) claims it.
 // Containers of another compose project are never adopted.
 func discover(st *compose.Stack, all []Container) Discovery {
-	d := Discovery{Project: st.Name, Found: map[string]Found{}}
-	names := make([]string, 0, len(st.Services))
-	hashes := map[string]string{}
-	fixed := map[string]string{} // container_name per service
+	m := newMatcher(st, all)
+	m.matchLabels()
+	m.matchNames()
+	m.matchContains()
+	return m.discovery(st)
+}
+
+// matcher ties containers to services, one rule after another.
+type matcher struct {
+	project string
+	all     []Container
+	// rivals are the services that may own a container: the active ones,
+	// then the ones disabled by profiles, which still own theirs.
+	rivals []string
+	// fixed is the container_name per service.
+	fixed   map[string]string
+	claimed map[ContainerID]bool
+	found   map[string]Found
+}
+
+func newMatcher(st *compose.Stack, all []Container) *matcher {
+	m := &matcher{project: st.Name, all: all, fixed: map[string]string{},
+		claimed: map[ContainerID]bool{}, found: map[string]Found{}}
 	for _, s := range st.Services {
-		names = append(names, s.Name)
-		hashes[s.Name] = ConfigHash(s)
-		fixed[s.Name] = s.Config.ContainerName
+		m.rivals = append(m.rivals, s.Name)
+		m.fixed[s.Name] = s.Config.ContainerName
 	}
-	// Services disabled by profiles still own their containers.
-	rivals := slices.Clone(names)
 	if st.Project != nil {
 		for _, name := range slices.Sorted(maps.Keys(st.Project.DisabledServices)) {
-			rivals = append(rivals, name)
-			fixed[name] = st.Project.DisabledServices[name].ContainerName
+			m.rivals = append(m.rivals, name)
+			m.fixed[name] = st.Project.DisabledServices[name].ContainerName
 		}
 	}
-	claimed := map[ContainerID]bool{}
-	found := map[string]Found{}
-	take := func(svc string, ctr Container, by MatchRule) {
-		claimed[ctr.ID] = true
-		found[svc] = Found{Service: svc, Container: ctr, By: by}
-	}
+	return m
+}
 
-	for _, svc := range rivals {
+func (m *matcher) take(svc string, ctr Container, by MatchRule) {
+	m.claimed[ctr.ID] = true
+	m.found[svc] = Found{Service: svc, Container: ctr, By: by}
+}
+
+// free: ctr may still go to svc by name: nobody claimed it, it is
+// unlabelled or labelled with this project only, and svc has none yet.
+func (m *matcher) free(ctr Container, svc string) bool {
+	return !m.claimed[ctr.ID] && (ctr.Project == "" || ctr.Project == m.project && ctr.Service == "") && m.found[svc].By == 0
+}
+
+// matchLabels gives each service the best of the containers labelled
+// with the project and the service.
+func (m *matcher) matchLabels() {
+	for _, svc := range m.rivals {
 		var cands []Container
-		for _, ctr := range all {
-			if ctr.Project == st.Name && ctr.Service == svc {
+		for _, ctr := range m.all {
+			if ctr.Project == m.project && ctr.Service == svc {
 				cands = append(cands, ctr)
 			}
 		}
 		if len(cands) > 0 {
 			slices.SortStableFunc(cands, preferLabelled)
-			take(svc, cands[0], MatchLabel)
+			m.take(svc, cands[0], MatchLabel)
 		}
 	}
-	free := func(ctr Container, svc string) bool {
-		return !claimed[ctr.ID] && (ctr.Project == "" || ctr.Project == st.Name && ctr.Service == "") && found[svc].By == 0
-	}
-	for _, svc := range rivals {
-		want := []string{st.Name + "-" + svc + "-1", st.Name + "_" + svc + "_1"}
-		if fixed[svc] != "" {
-			want = []string{fixed[svc]}
+}
+
+// matchNames gives a service the free container with the name compose
+// or podman-compose gives it, or its container_name.
+func (m *matcher) matchNames() {
+	for _, svc := range m.rivals {
+		want := []string{m.project + "-" + svc + "-1", m.project + "_" + svc + "_1"}
+		if m.fixed[svc] != "" {
+			want = []string{m.fixed[svc]}
 		}
 		for _, w := range want {
-			i := slices.IndexFunc(all, func(ctr Container) bool { return ctr.Name == w && free(ctr, svc) })
+			i := slices.IndexFunc(m.all, func(ctr Container) bool { return ctr.Name == w && m.free(ctr, svc) })
 			if i >= 0 {
-				take(svc, all[i], MatchName)
+				m.take(svc, m.all[i], MatchName)
 				break
 			}
 		}
 	}
+}
 
-	type pair struct {
-		svc   string
-		ctr   Container
-		score nameScore
-	}
-	var pairs []pair
-	for _, svc := range rivals {
-		for _, ctr := range all {
-			if !free(ctr, svc) {
+// namePair is a service and a free container whose name fits it.
+type namePair struct {
+	svc   string
+	ctr   Container
+	score nameScore
+}
+
+// matchContains hands out the remaining containers whose names fit a
+// service, closest fit first.
+func (m *matcher) matchContains() {
+	var pairs []namePair
+	for _, svc := range m.rivals {
+		for _, ctr := range m.all {
+			if !m.free(ctr, svc) {
 				continue
 			}
-			if sc, ok := scoreName(st.Name, svc, ctr.Name); ok {
-				pairs = append(pairs, pair{svc, ctr, sc})
+			if sc, ok := scoreName(m.project, svc, ctr.Name); ok {
+				pairs = append(pairs, namePair{svc, ctr, sc})
 			}
 		}
 	}
-	slices.SortStableFunc(pairs, func(a, b pair) int {
+	slices.SortStableFunc(pairs, func(a, b namePair) int {
 		if c := a.score.compare(b.score); c != 0 {
 			return c
 		}
 		return preferLabelled(a.ctr, b.ctr)
 	})
 	for _, p := range pairs {
-		if claimed[p.ctr.ID] || found[p.svc].By != 0 {
+		if m.claimed[p.ctr.ID] || m.found[p.svc].By != 0 {
 			continue
 		}
-		take(p.svc, p.ctr, MatchContains)
+		m.take(p.svc, p.ctr, MatchContains)
 	}
+}
 
-	for _, svc := range names {
-		f, ok := found[svc]
+// discovery reports the active services' containers, each marked
+// outdated when its config hash is not the service's.
+func (m *matcher) discovery(st *compose.Stack) Discovery {
+	d := Discovery{Project: st.Name, Found: map[string]Found{}}
+	for _, s := range st.Services {
+		f, ok := m.found[s.Name]
 		if !ok {
-			d.NotFound = append(d.NotFound, svc)
+			d.NotFound = append(d.NotFound, s.Name)
 			continue
 		}
-		f.Outdated = f.Container.ConfigHash != "" && f.Container.ConfigHash != hashes[svc]
-		d.Found[svc] = f
+		f.Outdated = f.Container.ConfigHash != "" && f.Container.ConfigHash != ConfigHash(s)
+		d.Found[s.Name] = f
 	}
 	slices.Sort(d.NotFound)
 	return d
@@ -266,21 +305,6 @@ func undecorate(project, name string) string {
 	return name
 }
 
-// tokenRun reports whether svc occurs in name between separators.
-func tokenRun(name, svc string) bool {
-	for off := 0; ; {
-		i := strings.Index(name[off:], svc)
-		if i < 0 {
-			return false
-		}
-		start, end := off+i, off+i+len(svc)
-		if (start == 0 || isSep(name[start-1])) && (end == len(name) || isSep(name[end])) {
-			return true
-		}
-		off = start + 1
-	}
-}
-
 func isSep(b byte) bool { return b == '-' || b == '_' || b == '.' }
 
 // clashes names the running containers of other projects that hold a host
@@ -290,32 +314,44 @@ func isSep(b byte) bool { return b == '-' || b == '_' || b == '.' }
 func clashes(st *compose.Stack, all []Container) []string {
 	var out []string
 	for _, svc := range st.Services {
-		for _, p := range svc.Ports {
-			if p.HostPort == 0 {
+		out = append(out, portClashes(st.Name, svc, all)...)
+		out = append(out, volumeClashes(st, svc, all)...)
+	}
+	return out
+}
+
+func portClashes(project string, svc compose.Service, all []Container) []string {
+	var out []string
+	for _, p := range svc.Ports {
+		if p.HostPort == 0 {
+			continue
+		}
+		for _, ctr := range all {
+			if ctr.Project == project || !ctr.State.Running {
 				continue
 			}
-			for _, ctr := range all {
-				if ctr.Project == st.Name || !ctr.State.Running {
-					continue
-				}
-				for _, hp := range ctr.HostPorts {
-					if portClash(hp, p) {
-						out = append(out, fmt.Sprintf("Port %d of service %s is published by container %s%s: the service cannot start until it is stopped (another copy of this stack? set project_directory or project_name to adopt it instead)",
-							p.HostPort, svc.Name, ctr.Name, projectOf(ctr)))
-					}
+			for _, hp := range ctr.HostPorts {
+				if portClash(hp, p) {
+					out = append(out, fmt.Sprintf("Port %d of service %s is published by container %s%s: the service cannot start until it is stopped (another copy of this stack? set project_directory or project_name to adopt it instead)",
+						p.HostPort, svc.Name, ctr.Name, projectOf(ctr)))
 				}
 			}
 		}
-		for _, v := range svc.Config.Volumes {
-			if v.Type != "volume" || v.Source == "" {
-				continue
-			}
-			name := volumeName(st, v.Source)
-			for _, ctr := range all {
-				if ctr.Project != st.Name && ctr.State.Running && slices.Contains(ctr.Volumes, name) {
-					out = append(out, fmt.Sprintf("Volume %s of service %s is in use by container %s%s: two stacks would share its data",
-						name, svc.Name, ctr.Name, projectOf(ctr)))
-				}
+	}
+	return out
+}
+
+func volumeClashes(st *compose.Stack, svc compose.Service, all []Container) []string {
+	var out []string
+	for _, v := range svc.Config.Volumes {
+		if v.Type != "volume" || v.Source == "" {
+			continue
+		}
+		name := volumeName(st, v.Source)
+		for _, ctr := range all {
+			if ctr.Project != st.Name && ctr.State.Running && slices.Contains(ctr.Volumes, name) {
+				out = append(out, fmt.Sprintf("Volume %s of service %s is in use by container %s%s: two stacks would share its data",
+					name, svc.Name, ctr.Name, projectOf(ctr)))
 			}
 		}
 	}

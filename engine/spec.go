@@ -58,18 +58,44 @@ func ContainerName(project string, svc compose.Service) string {
 // the way docker compose does. gpuCDI: ask for GPUs as CDI devices
 // (Podman) instead of Docker's nvidia device requests.
 func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error) {
-	cfg := svc.Config
-	image := svc.Image
-	if image == "" {
-		image = cfg.Image
-	}
+	image := serviceImage(svc)
 	if image == "" {
 		return spec{}, fmt.Errorf("service %s: no image", svc.Name)
 	}
+	exposed, bindings, err := ports(svc.Config)
+	if err != nil {
+		return spec{}, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
 	sp := spec{name: ContainerName(st.Name, svc), podman: gpuCDI}
+	sp.config = containerConfig(svc.Config, image, containerLabels(st, svc), exposed)
+	hc := hostConfig(svc.Config, bindings)
+	resources(svc.Config, &hc.Resources)
+	sp.gpus(svc.Config, &hc.Resources, gpuCDI)
+	if err := sp.mounts(st, svc, hc); err != nil {
+		return spec{}, err
+	}
+	if err := sp.networking(st, svc, hc); err != nil {
+		return spec{}, err
+	}
+	sp.host = hc
+	return sp, nil
+}
+
+// serviceImage is the image the service runs: the one compose names for
+// it, else its image: key.
+func serviceImage(svc compose.Service) string {
+	if svc.Image != "" {
+		return svc.Image
+	}
+	return svc.Config.Image
+}
+
+// containerLabels are the service's own labels plus the ones docker
+// compose writes, by which containers are found again.
+func containerLabels(st *compose.Stack, svc compose.Service) map[string]string {
 	labels := map[string]string{}
-	maps.Copy(labels, cfg.Labels)
-	maps.Copy(labels, cfg.CustomLabels)
+	maps.Copy(labels, svc.Config.Labels)
+	maps.Copy(labels, svc.Config.CustomLabels)
 	labels[LabelProject] = st.Name
 	labels[LabelService] = svc.Name
 	labels[LabelNumber] = "1"
@@ -86,12 +112,11 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 		labels[LabelEnvFiles] = strings.Join(st.EnvFiles, ",")
 	}
 	labels[LabelDependsOn] = dependsOnLabel(svc)
+	return labels
+}
 
-	exposed, bindings, err := ports(cfg)
-	if err != nil {
-		return spec{}, fmt.Errorf("service %s: %w", svc.Name, err)
-	}
-	sp.config = &container.Config{
+func containerConfig(cfg types.ServiceConfig, image string, labels map[string]string, exposed nat.PortSet) *container.Config {
+	cc := &container.Config{
 		Image:        image,
 		Cmd:          []string(cfg.Command),
 		Entrypoint:   []string(cfg.Entrypoint),
@@ -112,9 +137,12 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 	}
 	if cfg.StopGracePeriod != nil {
 		secs := int(time.Duration(*cfg.StopGracePeriod).Seconds())
-		sp.config.StopTimeout = &secs
+		cc.StopTimeout = &secs
 	}
+	return cc
+}
 
+func hostConfig(cfg types.ServiceConfig, bindings nat.PortMap) *container.HostConfig {
 	hc := &container.HostConfig{
 		// The agent owns restarts (package doc): the engine must never
 		// restart behind its back.
@@ -144,17 +172,7 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 	if cfg.Logging != nil {
 		hc.LogConfig = container.LogConfig{Type: cfg.Logging.Driver, Config: cfg.Logging.Options}
 	}
-	resources(cfg, &hc.Resources)
-	sp.gpus(cfg, &hc.Resources, gpuCDI)
-
-	if err := sp.mounts(st, svc, hc); err != nil {
-		return spec{}, err
-	}
-	if err := sp.networking(st, svc, hc); err != nil {
-		return spec{}, err
-	}
-	sp.host = hc
-	return sp, nil
+	return hc
 }
 
 // environment renders the resolved environment as sorted KEY=VALUE; a
