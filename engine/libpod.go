@@ -15,6 +15,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 	"golang.org/x/sys/unix"
 )
@@ -157,8 +158,29 @@ type libpodHealth struct {
 // truth for both endpoints) into libpod's dialect. Settings libpod has no
 // field for are an error naming them, never dropped in silence.
 func libpodCreateSpec(sp spec) (*libpodSpec, error) {
+	ls := libpodBase(sp)
+	if err := libpodProcess(ls, sp.config); err != nil {
+		return nil, err
+	}
+	libpodHost(ls, sp.host)
+	if unsupported := libpodUnsupported(ls, sp); len(unsupported) > 0 {
+		return nil, fmt.Errorf("not supported for a container with CDI devices on Podman: %s", strings.Join(unsupported, ", "))
+	}
+	if err := libpodMounts(ls, sp); err != nil {
+		return nil, err
+	}
+	libpodDevices(ls, sp)
+	if err := libpodNetworking(ls, sp); err != nil {
+		return nil, err
+	}
+	libpodLimits(ls, sp.host.Resources)
+	return ls, nil
+}
+
+// libpodBase carries the settings that map one to one.
+func libpodBase(sp spec) *libpodSpec {
 	cfg, hc := sp.config, sp.host
-	ls := &libpodSpec{
+	return &libpodSpec{
 		Name: sp.name, Image: cfg.Image,
 		Entrypoint: cfg.Entrypoint, Command: cfg.Cmd,
 		Terminal: cfg.Tty, Stdin: cfg.OpenStdin,
@@ -170,16 +192,11 @@ func libpodCreateSpec(sp spec) (*libpodSpec, error) {
 		ReadOnly: hc.ReadonlyRootfs, CgroupParent: hc.CgroupParent,
 		HostAdd: hc.ExtraHosts, DNSServers: hc.DNS, DNSSearch: hc.DNSSearch, DNSOptions: hc.DNSOptions,
 	}
-	var unsupported []string
-	if cfg.Domainname != "" {
-		unsupported = append(unsupported, "domainname")
-	}
-	if hc.UsernsMode != "" {
-		unsupported = append(unsupported, "userns_mode")
-	}
-	if len(hc.DeviceCgroupRules) > 0 {
-		unsupported = append(unsupported, "device_cgroup_rules")
-	}
+}
+
+// libpodProcess carries the environment, how the container stops and
+// its health check.
+func libpodProcess(ls *libpodSpec, cfg *container.Config) error {
 	if len(cfg.Env) > 0 {
 		ls.Env = make(map[string]string, len(cfg.Env))
 		for _, kv := range cfg.Env {
@@ -190,7 +207,7 @@ func libpodCreateSpec(sp spec) (*libpodSpec, error) {
 	if cfg.StopSignal != "" {
 		sig, err := signalNumber(cfg.StopSignal)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ls.StopSignal = &sig
 	}
@@ -201,6 +218,12 @@ func libpodCreateSpec(sp spec) (*libpodSpec, error) {
 	if cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 {
 		ls.HealthConfig = &libpodHealth{Test: cfg.Healthcheck.Test}
 	}
+	return nil
+}
+
+// libpodHost carries logging, init, shared memory, the OOM score and the
+// namespaces.
+func libpodHost(ls *libpodSpec, hc *container.HostConfig) {
 	if hc.LogConfig.Type != "" || len(hc.LogConfig.Config) > 0 {
 		ls.LogConfig = &libpodLog{Driver: hc.LogConfig.Type, Options: hc.LogConfig.Config}
 	}
@@ -214,21 +237,36 @@ func libpodCreateSpec(sp spec) (*libpodSpec, error) {
 		ls.OOMScoreAdj = &hc.OomScoreAdj
 	}
 	ls.PidNS, ls.IpcNS, ls.UtsNS = namespace(string(hc.PidMode)), namespace(string(hc.IpcMode)), namespace(string(hc.UTSMode))
-	for _, o := range hc.SecurityOpt {
+}
+
+// libpodUnsupported applies the security options and names the settings
+// libpod has no field for.
+func libpodUnsupported(ls *libpodSpec, sp spec) []string {
+	var unsupported []string
+	if sp.config.Domainname != "" {
+		unsupported = append(unsupported, "domainname")
+	}
+	if sp.host.UsernsMode != "" {
+		unsupported = append(unsupported, "userns_mode")
+	}
+	if len(sp.host.DeviceCgroupRules) > 0 {
+		unsupported = append(unsupported, "device_cgroup_rules")
+	}
+	for _, o := range sp.host.SecurityOpt {
 		if !securityOpt(ls, o) {
 			unsupported = append(unsupported, "security_opt "+o)
 		}
 	}
-	if len(unsupported) > 0 {
-		return nil, fmt.Errorf("not supported for a container with CDI devices on Podman: %s", strings.Join(unsupported, ", "))
-	}
-	if err := libpodMounts(ls, sp); err != nil {
-		return nil, err
-	}
+	return unsupported
+}
+
+// libpodDevices attaches the CDI devices, then the device paths
+// ("host[:container[:permissions]]").
+func libpodDevices(ls *libpodSpec, sp spec) {
 	for _, name := range sp.cdi {
 		ls.Devices = append(ls.Devices, libpodDevice{Path: name})
 	}
-	for _, d := range hc.Devices {
+	for _, d := range sp.host.Devices {
 		path := d.PathOnHost
 		if d.PathInContainer != "" {
 			path += ":" + d.PathInContainer
@@ -238,11 +276,6 @@ func libpodCreateSpec(sp spec) (*libpodSpec, error) {
 		}
 		ls.Devices = append(ls.Devices, libpodDevice{Path: path})
 	}
-	if err := libpodNetworking(ls, sp); err != nil {
-		return nil, err
-	}
-	libpodLimits(ls, hc.Resources)
-	return ls, nil
 }
 
 // signalNumber: specgen takes the stop signal as a number.
@@ -331,24 +364,18 @@ func libpodMounts(ls *libpodSpec, sp spec) error {
 // libpodNetworking joins every network at create (libpod takes them all
 // at once, with aliases) and maps the ports.
 func libpodNetworking(ls *libpodSpec, sp spec) error {
+	libpodNetNS(ls, sp)
+	return libpodPorts(ls, sp)
+}
+
+// libpodNetNS sets the network namespace and the networks to join.
+func libpodNetNS(ls *libpodSpec, sp spec) {
 	switch mode := string(sp.host.NetworkMode); {
 	case len(sp.networks) > 0:
 		ls.NetNS = &libpodNS{Mode: "bridge"}
 		ls.Networks = map[string]libpodNet{}
 		for _, n := range sp.networks {
-			var ln libpodNet
-			if ep := n.endpoint; ep != nil {
-				ln.Aliases = ep.Aliases
-				ln.StaticMAC = ep.MacAddress
-				if ip := ep.IPAMConfig; ip != nil {
-					for _, a := range []string{ip.IPv4Address, ip.IPv6Address} {
-						if a != "" {
-							ln.StaticIPs = append(ln.StaticIPs, a)
-						}
-					}
-				}
-			}
-			ls.Networks[n.name] = ln
+			ls.Networks[n.name] = libpodEndpoint(n.endpoint)
 		}
 	case mode == "host", mode == "none":
 		ls.NetNS = &libpodNS{Mode: mode}
@@ -360,6 +387,29 @@ func libpodNetworking(ls *libpodSpec, sp spec) error {
 		ls.NetNS = &libpodNS{Mode: "bridge"}
 		ls.Networks = map[string]libpodNet{mode: {}}
 	}
+}
+
+// libpodEndpoint carries a network's aliases, MAC and static addresses.
+func libpodEndpoint(ep *network.EndpointSettings) libpodNet {
+	var ln libpodNet
+	if ep == nil {
+		return ln
+	}
+	ln.Aliases = ep.Aliases
+	ln.StaticMAC = ep.MacAddress
+	if ip := ep.IPAMConfig; ip != nil {
+		for _, a := range []string{ip.IPv4Address, ip.IPv6Address} {
+			if a != "" {
+				ln.StaticIPs = append(ln.StaticIPs, a)
+			}
+		}
+	}
+	return ln
+}
+
+// libpodPorts maps the published ports (a range's first host port) and
+// exposes the rest.
+func libpodPorts(ls *libpodSpec, sp spec) error {
 	bound := map[nat.Port]bool{}
 	for _, port := range slices.Sorted(maps.Keys(sp.host.PortBindings)) {
 		bound[port] = true
