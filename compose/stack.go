@@ -80,14 +80,7 @@ func newService(p *types.Project, sc types.ServiceConfig, d HealthDefaults) (Ser
 			return s, fmt.Errorf("service %q: %w", sc.Name, err)
 		}
 	}
-	for _, dep := range sortedKeys(sc.DependsOn) {
-		cfg := sc.DependsOn[dep]
-		cond := Condition(cfg.Condition)
-		if cond == "" {
-			cond = ConditionStarted
-		}
-		s.DependsOn = append(s.DependsOn, Dependency{Service: dep, Condition: cond, Required: cfg.Required, Restart: cfg.Restart})
-	}
+	s.DependsOn = dependencies(sc)
 	if s.Health, err = healthSpec(sc.Name, sc.HealthCheck, ext, s.Category, s.Ports, d); err != nil {
 		return s, err
 	}
@@ -104,6 +97,21 @@ func newService(p *types.Project, sc types.ServiceConfig, d HealthDefaults) (Ser
 		return s, err
 	}
 	return s, nil
+}
+
+// dependencies are the service's depends_on entries, sorted by service;
+// a condition left out means service_started.
+func dependencies(sc types.ServiceConfig) []Dependency {
+	var out []Dependency
+	for _, dep := range sortedKeys(sc.DependsOn) {
+		cfg := sc.DependsOn[dep]
+		cond := Condition(cfg.Condition)
+		if cond == "" {
+			cond = ConditionStarted
+		}
+		out = append(out, Dependency{Service: dep, Condition: cond, Required: cfg.Required, Restart: cfg.Restart})
+	}
+	return out
 }
 
 func restartOverride(name string, ext extension) (RestartOverride, error) {
