@@ -173,12 +173,7 @@ func (t *Ticket) Wait(ctx context.Context) (*Slot, error) {
 		g.logNoNVMLOnce(snap.Reason)
 		return &Slot{gate: g, req: r, passthrough: true}, nil
 	}
-	if lanes := laneKeys(snap, r.Devices); lanes != nil {
-		g.mu.Lock()
-		w.lanes = lanes
-		g.broadcastLocked() // those behind w on other lanes may go now
-		g.mu.Unlock()
-	}
+	g.setLanes(w, snap)
 	fresh, loggedWait := true, false
 	for {
 		g.mu.Lock()
@@ -221,6 +216,19 @@ func (t *Ticket) Wait(ctx context.Context) (*Slot, error) {
 			return nil, err
 		}
 	}
+}
+
+// setLanes puts w on the lanes of the GPUs it asked for, now that NVML
+// says which they are; without device ids it stays on every lane.
+func (g *Gate) setLanes(w *waiter, snap Snapshot) {
+	lanes := laneKeys(snap, w.req.Devices)
+	if lanes == nil {
+		return
+	}
+	g.mu.Lock()
+	w.lanes = lanes
+	g.broadcastLocked() // those behind w on other lanes may go now
+	g.mu.Unlock()
 }
 
 // waitFor blocks until the queue changes, poll fires, or ctx ends; on the
