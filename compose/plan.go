@@ -211,8 +211,8 @@ var phaseNames = map[Category]string{
 	Monitoring:     "Monitoring",
 }
 
-// phaseName names a phase after the categories of its services, in the
-// seed's words ("Data Infrastructure", "AI Services", ...).
+// phaseName names a phase after the categories of its services
+// ("Data Infrastructure", "AI Services", ...).
 func phaseName(services []PlannedService, names []string, track Track) string {
 	if len(names) == 0 {
 		return "(empty)"

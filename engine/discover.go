@@ -22,8 +22,8 @@ const (
 	// gives it (`<project>-<service>-N`, `<project>_<service>_N`) or the
 	// service's container_name.
 	MatchName
-	// MatchContains: the seed's name rule, narrowed: the unlabelled
-	// container's name is the service's, or ends in it (see scoreName).
+	// MatchContains: the unlabelled container's name is the service's,
+	// or ends in it after a separator (see scoreName).
 	MatchContains
 )
 
@@ -59,12 +59,11 @@ type Discovery struct {
 	Project string
 	// Found holds one container per service that has one.
 	Found map[string]Found
-	// NotFound lists, sorted, the services without a container (the
-	// seed's NOT_FOUND).
+	// NotFound lists, sorted, the services without a container.
 	NotFound []string
 }
 
-// Discover finds the stack's existing containers and logs the seed's
+// Discover finds the stack's existing containers and logs
 // "Discovered N containers".
 func (c *Client) Discover(ctx context.Context, st *compose.Stack) (Discovery, error) {
 	all, err := c.List(ctx, "")
@@ -265,8 +264,8 @@ func (a nameScore) compare(b nameScore) int {
 	return cmp.Compare(a.extra, b.extra)
 }
 
-// scoreName applies the seed's name rule, narrowed so that it cannot take
-// a stranger's container: an unlabelled container is the service's when its
+// scoreName ties a container to a service by name, narrowly, so that it
+// cannot take a stranger's container: an unlabelled container is the service's when its
 // name, without the project prefix and replica suffix, is the service name
 // (level 3) or ends in it after a separator, as in `legacy-redis` or
 // `Security-Frontend` (level 2). A bare substring (`mongodb-backup` for

@@ -9,8 +9,8 @@
 // compose would (so `podman ps` and compose tooling recognise them),
 // starts, stops, inspects and execs into them, and streams their events
 // normalised to a small Event type. Every call has a timeout; reaching
-// the engine is retried with backoff, logging the seed's "Failed to
-// connect to Docker daemon" while it cannot.
+// the engine is retried with backoff, logging "Failed to connect to
+// Docker daemon" while it cannot.
 //
 // # Who restarts containers
 //

@@ -138,7 +138,7 @@ func TestEventsResubscribeAndResync(t *testing.T) {
 	sub.errs <- io.ErrUnexpectedEOF
 	fc.BlockUntil(1) // Connect waits out its backoff
 	if rec.count("Failed to connect to Docker daemon") == 0 {
-		t.Error("the seed's failure line was not logged while the engine was away")
+		t.Error("the connection failure line was not logged while the engine was away")
 	}
 	fc.Advance(time.Second)
 

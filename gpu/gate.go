@@ -40,8 +40,8 @@ type GateConfig struct {
 	// SettleWindow: a service whose VRAM use has not grown for this long
 	// has settled (default 10s).
 	SettleWindow time.Duration
-	// SettleTimeout bounds one Settle (default 180s, the seed's longest
-	// grace period, ai-enrichment).
+	// SettleTimeout bounds one Settle (default 180s: time for a large
+	// model to load before its VRAM use stops growing).
 	SettleTimeout time.Duration
 	// PollInterval is how often VRAM is re-read while settling or waiting
 	// for free memory (default 1s).

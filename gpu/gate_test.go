@@ -256,7 +256,7 @@ func TestGateStopPassesThroughTheSameLane(t *testing.T) {
 	b.slot.Release()
 }
 
-// The seed's GPU OOM scenario: several GPU services fail together and are
+// A GPU OOM: several GPU services fail together and are
 // restarted one at a time, most critical first, each after the previous
 // one's memory has settled.
 func TestGateOOMGroupRestartsOneAtATime(t *testing.T) {
