@@ -67,12 +67,13 @@
 //
 // # GPUs
 //
-// GPU asks are read by compose's rules (compose.IsGPURequest: deploy
-// device reservations with capability gpu or driver nvidia/cdi, `gpus:`,
-// CDI names in `devices:`), so the GPU gate serialises exactly what is
-// attached; count N gets GPUs 0..N-1, device_ids as given, neither means
-// all. Docker Engine gets them as device requests (driver nvidia as
-// written, CDI names as a driver "cdi" request). Podman 4's compat API
+// GPU asks are read once, in compose (compose.Service.GPURequests: deploy
+// device reservations with capability gpu or driver nvidia/cdi, `gpus:`;
+// compose.Service.CDIDevices: CDI names in `devices:`), so the GPU gate
+// serialises exactly what is attached; count N gets GPUs 0..N-1,
+// device_ids as given, neither means all. Docker Engine gets them as
+// device requests (driver nvidia as written, driver cdi with full CDI
+// names, CDI names from `devices:` as a driver "cdi" request). Podman 4's compat API
 // cannot attach a CDI device: HostConfig.Devices turns the name into
 // "nvidia.com/gpu=0::rwm" (unresolvable) and a "cdi" DeviceRequest is
 // accepted and ignored. So on Podman a container with CDI devices is

@@ -70,7 +70,7 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 	sp.config = containerConfig(svc.Config, image, containerLabels(st, svc), exposed)
 	hc := hostConfig(svc.Config, bindings)
 	resources(svc.Config, &hc.Resources)
-	sp.gpus(svc.Config, &hc.Resources, gpuCDI)
+	sp.gpus(svc, &hc.Resources, gpuCDI)
 	if err := sp.mounts(st, svc, hc); err != nil {
 		return spec{}, err
 	}
@@ -259,7 +259,7 @@ func resources(cfg types.ServiceConfig, r *container.Resources) {
 	}
 	slices.SortFunc(r.Ulimits, func(a, b *container.Ulimit) int { return strings.Compare(a.Name, b.Name) })
 	for _, d := range cfg.Devices {
-		if isCDIName(d.Source) {
+		if compose.IsCDIName(d.Source) {
 			continue // a CDI device, not a path: see gpus
 		}
 		perm := d.Permissions
@@ -270,53 +270,25 @@ func resources(cfg types.ServiceConfig, r *container.Resources) {
 	}
 }
 
-// gpus turns compose GPU reservations (deploy devices, `gpus:`) and CDI
-// names in `devices:` into the engine's dialect, by compose's rules
-// (compose.IsGPURequest), so what the gate serialises is what is attached.
+// gpus attaches what compose reads as the service's GPU asks
+// (compose.Service.GPURequests) and the CDI devices it names under
+// `devices:` (compose.Service.CDIDevices), so what the gate serialises is
+// what is attached.
 //
-// Docker: device requests (driver nvidia as written; CDI names as a
-// driver "cdi" request). Podman: CDI device names in sp.cdi, which only
-// the libpod create endpoint attaches (see libpod.go): nvidia.com/gpu=all,
-// or one =<index> per GPU asked for (count N takes indices 0..N-1, as
-// compose.GPUNeed.Lanes says; explicit device_ids are used as given).
-func (sp *spec) gpus(cfg types.ServiceConfig, r *container.Resources, podman bool) {
-	var reqs []types.DeviceRequest
-	if d := cfg.Deploy; d != nil && d.Resources.Reservations != nil {
-		reqs = append(reqs, d.Resources.Reservations.Devices...)
-	}
-	for _, g := range cfg.Gpus {
-		// `gpus:` means nvidia GPUs, as in docker compose.
-		if g.Driver == "" {
-			g.Driver = "nvidia"
-		}
-		if len(g.Capabilities) == 0 {
-			g.Capabilities = []string{"gpu"}
-		}
-		reqs = append(reqs, g)
-	}
-	var named []string // CDI names from `devices:`
-	for _, d := range cfg.Devices {
-		if isCDIName(d.Source) {
-			named = append(named, d.Source)
-		}
-	}
-	for _, req := range reqs {
-		if !compose.IsGPURequest(req) {
-			continue
-		}
+// Docker: device requests (driver nvidia as written; driver cdi with full
+// CDI names; CDI names from `devices:` as one driver "cdi" request).
+// Podman: CDI device names in sp.cdi, which only the libpod create
+// endpoint attaches (see libpod.go): compose.GPURequest.CDINames, then
+// the names from `devices:`.
+func (sp *spec) gpus(svc compose.Service, r *container.Resources, podman bool) {
+	for _, req := range svc.GPURequests() {
 		if podman {
-			sp.cdi = append(sp.cdi, cdiNames(req)...)
+			sp.cdi = append(sp.cdi, req.CDINames()...)
 			continue
 		}
-		dr := container.DeviceRequest{
-			Driver: req.Driver, Count: int(req.Count), DeviceIDs: req.IDs,
-			Capabilities: [][]string{req.Capabilities}, Options: req.Options,
-		}
-		if dr.Count == 0 && len(dr.DeviceIDs) == 0 {
-			dr.Count = -1 // the compose spec: neither count nor ids means all
-		}
-		r.DeviceRequests = append(r.DeviceRequests, dr)
+		r.DeviceRequests = append(r.DeviceRequests, deviceRequest(req))
 	}
+	named := svc.CDIDevices()
 	if len(named) == 0 {
 		return
 	}
@@ -327,41 +299,21 @@ func (sp *spec) gpus(cfg types.ServiceConfig, r *container.Resources, podman boo
 	r.DeviceRequests = append(r.DeviceRequests, container.DeviceRequest{Driver: "cdi", DeviceIDs: named})
 }
 
-// isCDIName: a fully qualified CDI device name, vendor.com/class=name, as
-// opposed to a device path.
-func isCDIName(s string) bool {
-	kind, name, ok := strings.Cut(s, "=")
-	return ok && name != "" && !strings.HasPrefix(s, "/") && strings.Contains(kind, "/")
-}
-
-func cdiNames(req types.DeviceRequest) []string {
-	if strings.EqualFold(req.Driver, "cdi") && len(req.IDs) > 0 {
-		// driver: cdi takes full CDI names; a bare id means an NVIDIA GPU.
-		out := make([]string, 0, len(req.IDs))
-		for _, id := range req.IDs {
-			if !isCDIName(id) {
-				id = compose.CDIGPUPrefix + id
-			}
-			out = append(out, id)
-		}
-		return out
+// deviceRequest is Docker's form of a GPU request. Docker's cdi driver
+// takes full CDI names only, so a bare id under driver cdi is named as
+// the NVIDIA GPU compose reads it as.
+func deviceRequest(req compose.GPURequest) container.DeviceRequest {
+	dr := container.DeviceRequest{
+		Driver: req.Driver, Count: req.Count, DeviceIDs: req.DeviceIDs,
+		Capabilities: [][]string{req.Capabilities}, Options: req.Options,
 	}
-	switch {
-	case len(req.IDs) > 0:
-		out := make([]string, 0, len(req.IDs))
-		for _, id := range req.IDs {
-			out = append(out, compose.CDIGPUPrefix+id)
-		}
-		return out
-	case req.Count > 0:
-		out := make([]string, 0, req.Count)
-		for i := range int(req.Count) {
-			out = append(out, compose.CDIGPUPrefix+strconv.Itoa(i))
-		}
-		return out
+	if req.IsCDI() && len(req.DeviceIDs) > 0 {
+		dr.DeviceIDs = req.CDINames()
 	}
-	// count: all (-1), or a reservation without a count.
-	return []string{compose.CDIGPUPrefix + "all"}
+	if dr.Count == 0 && len(dr.DeviceIDs) == 0 {
+		dr.Count = -1 // the compose spec: neither count nor ids means all
+	}
+	return dr
 }
 
 func tmpfsList(list types.StringList) map[string]string {
