@@ -79,7 +79,7 @@
 // accepted and ignored. So on Podman a container with CDI devices is
 // created through the native endpoint, POST /v4.0.0/libpod/containers/
 // create, over the same socket, from the same spec the compat create uses
-// (libpod.go translates it; what libpod has no field for is an error,
+// (libpod_spec.go translates it; what libpod has no field for is an error,
 // never dropped). Only those containers take that path: the compat
 // create is proven on both engines and joins Podman's and Docker's code,
 // while the libpod dialect is Podman's alone and changes across majors.
