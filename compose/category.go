@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// Category groups services the way the seed does; it sets the implicit
-// startup order, the restart defaults and the default grace period.
+// Category groups services by role (infrastructure, AI, application,
+// frontend, monitoring); it sets the implicit startup order, the restart
+// defaults and the default grace period.
 type Category int
 
 const (
@@ -51,7 +52,7 @@ func ParseCategory(s string) (Category, error) {
 // MarshalText writes the category name.
 func (c Category) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 
-// DefaultGrace is the seed's grace period for a category, used when the
+// DefaultGrace is a category's grace period, used when the
 // compose healthcheck has no start_period.
 func (c Category) DefaultGrace() time.Duration {
 	switch c {

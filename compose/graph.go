@@ -27,13 +27,13 @@ func (e *UnknownDependencyError) Error() string {
 	return fmt.Sprintf("%s: service %q depends on %q, which is not defined (or its profile is not enabled)", e.File, e.Service, e.Dependency)
 }
 
-// categoryOrder is the seed's implicit startup order; monitoring is a
+// categoryOrder is the implicit startup order; monitoring is a
 // parallel track outside it.
 var categoryOrder = []Category{Infrastructure, AI, Application, Frontend}
 
 // waits returns, per service, what it waits for: its explicit depends_on,
 // or — when it declares none — every service of the nearest earlier
-// non-empty category in the seed's order, as soft implicit edges. The
+// non-empty category in categoryOrder, as soft implicit edges. The
 // compose author's depends_on is authoritative where it exists, so implicit
 // edges never slow down a service that said what it needs.
 func waits(st *Stack) (map[string][]Dependency, error) {

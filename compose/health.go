@@ -17,7 +17,7 @@ var httpCheck = regexp.MustCompile(`https?://(?:localhost|127\.0\.0\.1|0\.0\.0\.
 
 var httpTool = regexp.MustCompile(`\b(curl|wget|httpx|requests|urllib|http\.client|fetch)\b`)
 
-// healthSpec derives the check in the seed's priority order: an HTTP endpoint
+// healthSpec derives the check, in priority order: an HTTP endpoint
 // (configured, or found in the compose test and reachable through a
 // published port, so it is probed from the host), else the compose test run
 // in the container, else running status.

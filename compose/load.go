@@ -44,13 +44,14 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// HealthDefaults are the seed's ORCHESTRATOR_HEALTH_CHECK_* settings.
+// HealthDefaults are the check interval and timeout for services whose
+// compose file sets none (the ORCHESTRATOR_HEALTH_CHECK_* variables).
 type HealthDefaults struct {
 	Interval time.Duration
 	Timeout  time.Duration
 }
 
-// DefaultHealth is the seed's default: every 30 s with a 5 s timeout.
+// DefaultHealth checks every 30 s with a 5 s timeout.
 var DefaultHealth = HealthDefaults{Interval: 30 * time.Second, Timeout: 5 * time.Second}
 
 // MissingVariable is one required variable (${X:?msg}) without a value.

@@ -127,8 +127,8 @@ const (
 	ConditionCompleted Condition = types.ServiceConditionCompletedSuccessfully
 )
 
-// HealthMethod is how a service's health is checked, in the seed's priority
-// order: an HTTP endpoint, else a command in the container, else running
+// HealthMethod is how a service's health is checked, in priority order:
+// an HTTP endpoint, else a command in the container, else running
 // status.
 type HealthMethod string
 

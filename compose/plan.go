@@ -77,29 +77,48 @@ func NewPlan(st *Stack) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	order := topoOrder(st, w)
-	byName := map[string]*PlannedService{}
 	plan := &Plan{Project: st.Name, Warnings: append([]string(nil), st.Warnings...), redactor: st.redactor}
-	plan.Services = make([]PlannedService, 0, len(order))
+	plan.Services = plannedServices(st, w)
+	byName := map[string]*PlannedService{}
+	for i := range plan.Services {
+		byName[plan.Services[i].Name] = &plan.Services[i]
+	}
+	critical := schedule(plan.Services, byName)
+	remainingPaths(plan.Services, byName)
+	plan.Makespan, plan.CriticalPath = criticalPath(plan.Services, critical)
+	sortPlanned(plan.Services)
+	plan.Phases = phases(plan.Services, TrackCore)
+	plan.Monitoring = phases(plan.Services, TrackMonitoring)
+	return plan, nil
+}
+
+// plannedServices lists the services in dependency order, each with what
+// it waits for and its track.
+func plannedServices(st *Stack, w map[string][]Dependency) []PlannedService {
+	order := topoOrder(st, w)
+	out := make([]PlannedService, 0, len(order))
 	for _, name := range order {
 		svc, _ := st.Service(name)
-		plan.Services = append(plan.Services, PlannedService{Service: svc, Waits: w[name], Track: TrackCore})
-	}
-	for i := range plan.Services {
-		ps := &plan.Services[i]
-		byName[ps.Name] = ps
+		ps := PlannedService{Service: svc, Waits: w[name], Track: TrackCore}
 		if ps.Category == Monitoring {
 			ps.Track = TrackMonitoring
 		}
+		out = append(out, ps)
 	}
+	return out
+}
 
-	critical := map[string]string{} // service -> the wait that set its start
-	for i := range plan.Services {
-		ps := &plan.Services[i]
+// schedule walks the services in dependency order and sets each one's
+// phase, earliest start and earliest ready time, and its dependents'
+// lists. It returns, per service, the wait that set its start.
+func schedule(services []PlannedService, byName map[string]*PlannedService) map[string]string {
+	critical := map[string]string{}
+	for i := range services {
+		ps := &services[i]
 		ps.Phase = 1
 		for _, d := range ps.Waits {
 			dep := byName[d.Service]
-			byName[d.Service].Dependents = append(byName[d.Service].Dependents, ps.Name)
+			dep.Dependents = append(dep.Dependents, ps.Name)
 			ps.Phase = max(ps.Phase, dep.Phase+1)
 			at := dep.EarliestReady
 			if d.Condition == ConditionStarted {
@@ -114,32 +133,49 @@ func NewPlan(st *Stack) (*Plan, error) {
 		}
 		ps.EarliestReady = ps.EarliestStart + ps.StartupEstimate
 	}
-	for i := len(plan.Services) - 1; i >= 0; i-- {
-		ps := &plan.Services[i]
+	return critical
+}
+
+// remainingPaths sets how long each service and the longest chain of its
+// dependents take, walking from the last service back.
+func remainingPaths(services []PlannedService, byName map[string]*PlannedService) {
+	for i := len(services) - 1; i >= 0; i-- {
+		ps := &services[i]
 		var after time.Duration
 		for _, d := range ps.Dependents {
 			after = max(after, byName[d].RemainingPath)
 		}
 		ps.RemainingPath = ps.StartupEstimate + after
 	}
+}
 
+// criticalPath follows the waits that set each start back from the
+// service ready last (the first of equals): the makespan and the chain
+// that decides it.
+func criticalPath(services []PlannedService, critical map[string]string) (time.Duration, []string) {
 	var last *PlannedService
-	for i := range plan.Services {
-		ps := &plan.Services[i]
+	for i := range services {
+		ps := &services[i]
 		if last == nil || ps.EarliestReady > last.EarliestReady {
 			last = ps
 		}
 	}
-	if last != nil {
-		plan.Makespan = last.EarliestReady
-		for n := last.Name; n != ""; n = critical[n] {
-			plan.CriticalPath = append(plan.CriticalPath, n)
-		}
-		slices.Reverse(plan.CriticalPath)
+	if last == nil {
+		return 0, nil
 	}
+	var path []string
+	for n := last.Name; n != ""; n = critical[n] {
+		path = append(path, n)
+	}
+	slices.Reverse(path)
+	return last.EarliestReady, path
+}
 
-	sort.SliceStable(plan.Services, func(i, j int) bool {
-		a, b := plan.Services[i], plan.Services[j]
+// sortPlanned orders the core track before monitoring, then by phase,
+// then by name.
+func sortPlanned(services []PlannedService) {
+	sort.SliceStable(services, func(i, j int) bool {
+		a, b := services[i], services[j]
 		if a.Track != b.Track {
 			return a.Track == TrackCore
 		}
@@ -148,9 +184,6 @@ func NewPlan(st *Stack) (*Plan, error) {
 		}
 		return a.Name < b.Name
 	})
-	plan.Phases = phases(plan.Services, TrackCore)
-	plan.Monitoring = phases(plan.Services, TrackMonitoring)
-	return plan, nil
 }
 
 func phases(services []PlannedService, track Track) []Phase {
@@ -178,8 +211,8 @@ var phaseNames = map[Category]string{
 	Monitoring:     "Monitoring",
 }
 
-// phaseName names a phase after the categories of its services, in the
-// seed's words ("Data Infrastructure", "AI Services", ...).
+// phaseName names a phase after the categories of its services
+// ("Data Infrastructure", "AI Services", ...).
 func phaseName(services []PlannedService, names []string, track Track) string {
 	if len(names) == 0 {
 		return "(empty)"

@@ -105,12 +105,14 @@ var secretInfixes = []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIA
 var notSecretSuffixes = []string{"FILE", "PATH", "DIR", "DIRECTORY", "SOCK", "SOCKET", "PORT", "HOST",
 	"USER", "USERNAME", "ENABLED", "DISABLED", "ENABLE", "DISABLE", "METHOD", "TYPE", "MODE"}
 
+// upperAlnum: an ASCII capital letter or digit; anything else separates
+// the words of a variable name.
+func upperAlnum(r rune) bool { return r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' }
+
 // SecretName reports whether a variable name looks like it holds a secret
 // (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, PASS, AUTH..., any case).
 func SecretName(name string) bool {
-	parts := strings.FieldsFunc(strings.ToUpper(name), func(r rune) bool {
-		return !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-	})
+	parts := strings.FieldsFunc(strings.ToUpper(name), func(r rune) bool { return !upperAlnum(r) })
 	if len(parts) == 0 {
 		return false
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Text renders the plan as phase tables in the seed's style.
+// Text renders the plan as phase tables: one per phase, a row per service.
 func (p *Plan) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Project %s: %d services, %d phases", p.Project, len(p.Services), len(p.Phases))
@@ -193,7 +193,7 @@ var mermaidUnsafe = regexp.MustCompile(`[^A-Za-z0-9_]`)
 
 func mermaidID(name string) string { return "s_" + mermaidUnsafe.ReplaceAllString(name, "_") }
 
-// Mermaid draws the dependency graph like the seed's diagrams: a subgraph
+// Mermaid draws the dependency graph: a subgraph
 // per phase, solid arrows for hard dependencies, dashed for soft and
 // implicit ones.
 func (p *Plan) Mermaid() string {

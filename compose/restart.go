@@ -13,9 +13,9 @@ import (
 type RestartMode string
 
 const (
-	// RestartAgent: `restart:` unset; the agent's policy (the seed's
-	// behaviour: every exit and every failed health check is a failure,
-	// restarted with backoff until max failures disable the service).
+	// RestartAgent: `restart:` unset; the agent's policy (every exit and
+	// every failed health check is a failure, restarted with backoff until
+	// max failures disable the service).
 	RestartAgent RestartMode = ""
 	// RestartAlways and RestartUnlessStopped behave as RestartAgent.
 	RestartAlways        RestartMode = "always"

@@ -67,7 +67,7 @@ func newService(p *types.Project, sc types.ServiceConfig, d HealthDefaults) (Ser
 	if s.Ports, err = ports(sc); err != nil {
 		return s, err
 	}
-	s.GPU = gpuNeed(sc)
+	s.GPU = s.gpuNeed()
 	if ext.GPU != nil {
 		s.GPU.Required = *ext.GPU
 	}
@@ -80,14 +80,7 @@ func newService(p *types.Project, sc types.ServiceConfig, d HealthDefaults) (Ser
 			return s, fmt.Errorf("service %q: %w", sc.Name, err)
 		}
 	}
-	for _, dep := range sortedKeys(sc.DependsOn) {
-		cfg := sc.DependsOn[dep]
-		cond := Condition(cfg.Condition)
-		if cond == "" {
-			cond = ConditionStarted
-		}
-		s.DependsOn = append(s.DependsOn, Dependency{Service: dep, Condition: cond, Required: cfg.Required, Restart: cfg.Restart})
-	}
+	s.DependsOn = dependencies(sc)
 	if s.Health, err = healthSpec(sc.Name, sc.HealthCheck, ext, s.Category, s.Ports, d); err != nil {
 		return s, err
 	}
@@ -104,6 +97,21 @@ func newService(p *types.Project, sc types.ServiceConfig, d HealthDefaults) (Ser
 		return s, err
 	}
 	return s, nil
+}
+
+// dependencies are the service's depends_on entries, sorted by service;
+// a condition left out means service_started.
+func dependencies(sc types.ServiceConfig) []Dependency {
+	var out []Dependency
+	for _, dep := range sortedKeys(sc.DependsOn) {
+		cfg := sc.DependsOn[dep]
+		cond := Condition(cfg.Condition)
+		if cond == "" {
+			cond = ConditionStarted
+		}
+		out = append(out, Dependency{Service: dep, Condition: cond, Required: cfg.Required, Restart: cfg.Restart})
+	}
+	return out
 }
 
 func restartOverride(name string, ext extension) (RestartOverride, error) {
@@ -140,99 +148,6 @@ func ports(sc types.ServiceConfig) ([]Port, error) {
 		out = append(out, port)
 	}
 	return out, nil
-}
-
-// gpuNeed reads compose GPU reservations (deploy.resources.reservations
-// devices with capability gpu or driver nvidia or cdi), `gpus:`, and CDI
-// devices such as nvidia.com/gpu=all. The engine adapter attaches GPUs by
-// the same rules (IsGPURequest, CDIGPUPrefix), so what is gated is what
-// is attached.
-func gpuNeed(sc types.ServiceConfig) GPUNeed {
-	var need GPUNeed
-	add := func(r types.DeviceRequest) {
-		if !IsGPURequest(r) {
-			return
-		}
-		need.Required = true
-		for _, id := range r.IDs {
-			// driver: cdi names the device in full (nvidia.com/gpu=1).
-			id = strings.TrimPrefix(id, CDIGPUPrefix)
-			if id == "all" {
-				need.Count = -1
-				continue
-			}
-			need.DeviceIDs = append(need.DeviceIDs, id)
-		}
-		switch {
-		case r.Count < 0, r.Count == 0 && len(r.IDs) == 0:
-			// The compose spec: neither count nor device_ids means all GPUs.
-			need.Count = -1
-		case need.Count >= 0:
-			need.Count += int(r.Count)
-		}
-	}
-	if sc.Deploy != nil && sc.Deploy.Resources.Reservations != nil {
-		for _, r := range sc.Deploy.Resources.Reservations.Devices {
-			add(r)
-		}
-	}
-	for _, r := range sc.Gpus {
-		if r.Driver == "" {
-			r.Driver = "nvidia"
-		}
-		add(r)
-	}
-	for _, dev := range sc.Devices {
-		if id, ok := strings.CutPrefix(dev.Source, CDIGPUPrefix); ok {
-			need.Required = true
-			if id == "all" {
-				need.Count = -1
-			} else {
-				need.DeviceIDs = append(need.DeviceIDs, id)
-			}
-		}
-	}
-	if need.Required && need.Count == 0 && len(need.DeviceIDs) == 0 {
-		need.Count = 1
-	}
-	return need
-}
-
-// CDIGPUPrefix starts the CDI name of an NVIDIA GPU: nvidia.com/gpu=0.
-const CDIGPUPrefix = "nvidia.com/gpu="
-
-// IsGPURequest reports whether a compose device request asks for a GPU:
-// capability gpu, or driver nvidia or cdi.
-func IsGPURequest(r types.DeviceRequest) bool {
-	if strings.EqualFold(r.Driver, "nvidia") || strings.EqualFold(r.Driver, "cdi") {
-		return true
-	}
-	for _, c := range r.Capabilities {
-		if strings.EqualFold(c, "gpu") {
-			return true
-		}
-	}
-	return false
-}
-
-// Lanes are the GPUs the service is given, by index or UUID as the compose
-// file names them: its device_ids, else indices 0..count-1 (the CDI names
-// the engine attaches for a count). Nil means every GPU (count: all).
-func (g GPUNeed) Lanes() []string {
-	if !g.Required {
-		return nil
-	}
-	if len(g.DeviceIDs) > 0 {
-		return g.DeviceIDs
-	}
-	if g.Count <= 0 {
-		return nil
-	}
-	out := make([]string, g.Count)
-	for i := range out {
-		out[i] = strconv.Itoa(i)
-	}
-	return out
 }
 
 // Durations are printed in whole seconds in plans.

@@ -33,109 +33,91 @@ func (w Warning) String() string {
 // with the engine: a key that becomes carried leaves this list.
 func unsupported(p *types.Project, svc Service) []Warning {
 	sc := svc.Config
-	var out []Warning
-	add := func(key, instead string) {
-		out = append(out, Warning{Service: sc.Name, Key: key, Instead: instead})
-	}
-	if n := sc.GetScale(); n != 1 {
-		key := "scale"
-		if sc.Scale == nil {
-			key = "deploy.replicas"
-		}
-		add(key, fmt.Sprintf("%d asked for; the agent runs exactly one container per service", n))
-	}
-	if len(sc.VolumesFrom) > 0 {
-		add("volumes_from", "not carried: the container gets none of the other container's volumes; list the volumes on this service")
-	}
-	if len(sc.Links) > 0 {
-		add("links", "not carried: no link aliases; services reach each other by service name on the project networks")
-	}
-	if len(sc.ExternalLinks) > 0 {
-		add("external_links", "not carried: join the other container's network instead")
-	}
-	if sc.Platform != "" {
-		add("platform", "ignored: the engine runs the image for the host's platform")
-	}
-	if sc.PullRefreshAfter != "" {
-		add("pull_refresh_after", "ignored")
-	}
-	if sc.Develop != nil {
-		add("develop", "ignored: there is no watch mode in the agent")
-	}
-	if len(sc.PreStart) > 0 {
-		add("pre_start", "ignored: the hooks do not run")
-	}
-	if len(sc.PostStart) > 0 {
-		add("post_start", "ignored: the hooks do not run")
-	}
-	if len(sc.PreStop) > 0 {
-		add("pre_stop", "ignored: the hooks do not run")
-	}
-	if sc.Provider != nil {
-		add("provider", "ignored: the agent runs the service as a container, from its image")
-	}
-	if len(sc.Models) > 0 {
-		add("models", "ignored: no model runner is set up")
-	}
-	if sc.UseAPISocket {
-		add("use_api_socket", "ignored: the engine socket is not mounted into the container")
-	}
-	if len(sc.Annotations) > 0 {
-		add("annotations", "not carried: the container gets no annotations")
-	}
-	if sc.BlkioConfig != nil {
-		add("blkio_config", "not carried: no block-IO limits")
-	}
-	if sc.Cgroup != "" {
-		add("cgroup", "not carried: the engine's default cgroup namespace is used")
-	}
-	if sc.CPUCount != 0 || sc.CPUPercent != 0 {
-		add("cpu_count/cpu_percent", "not carried (Windows only); use cpus")
-	}
-	if sc.CPURTPeriod != 0 || sc.CPURTRuntime != 0 {
-		add("cpu_rt_period/cpu_rt_runtime", "not carried: no real-time CPU limits")
-	}
-	if sc.MemSwappiness != 0 {
-		add("mem_swappiness", "not carried: the kernel default applies")
-	}
-	if len(sc.StorageOpt) > 0 {
-		add("storage_opt", "not carried: the storage driver's defaults apply")
-	}
-	if sc.Isolation != "" {
-		add("isolation", "not carried (Windows only)")
-	}
-	if sc.CredentialSpec != nil {
-		add("credential_spec", "not carried (Windows only)")
-	}
-	if sc.MacAddress != "" {
-		add("mac_address", "not carried: the engine assigns one (set mac_address under the service's networks: entry instead)")
-	}
-	if sc.Umask != nil {
-		add("umask", "not carried: the image's umask applies")
-	}
-	for _, e := range sc.Expose {
-		if strings.Contains(e, "-") {
-			add("expose: "+e, "port ranges are not carried; list the ports one by one")
-		}
-	}
-	for _, key := range sortedKeys(sc.Networks) {
-		n := sc.Networks[key]
-		if n == nil {
-			continue
-		}
-		if n.GatewayPriority != 0 {
-			add("networks: "+key+": gw_priority", "not carried: the engine picks the default gateway")
-		}
-		if n.InterfaceName != "" {
-			add("networks: "+key+": interface_name", "not carried: the engine names the interface")
-		}
-	}
+	w := &serviceWarnings{service: sc.Name}
+	w.scale(sc)
+	w.ignoredKeys(sc)
+	w.uncarriedKeys(sc)
+	w.portsAndNetworks(sc)
+	out := w.out
 	out = append(out, deployWarnings(sc)...)
 	out = append(out, volumeWarnings(sc)...)
 	out = append(out, volumeOptionWarnings(sc.Name, svc.VolumeOptions)...)
 	out = append(out, fileObjectWarnings(p, sc, "secrets", sc.Secrets)...)
 	out = append(out, fileObjectWarnings(p, sc, "configs", configRefs(sc.Configs))...)
 	return out
+}
+
+// serviceWarnings collects one service's warnings in order.
+type serviceWarnings struct {
+	service string
+	out     []Warning
+}
+
+// when adds the warning for key if the service sets it.
+func (w *serviceWarnings) when(set bool, key, instead string) {
+	if set {
+		w.out = append(w.out, Warning{Service: w.service, Key: key, Instead: instead})
+	}
+}
+
+// scale: the agent runs one container per service, whichever key asked
+// for more.
+func (w *serviceWarnings) scale(sc types.ServiceConfig) {
+	n := sc.GetScale()
+	key := "scale"
+	if sc.Scale == nil {
+		key = "deploy.replicas"
+	}
+	w.when(n != 1, key, fmt.Sprintf("%d asked for; the agent runs exactly one container per service", n))
+}
+
+// ignoredKeys are the keys about other containers, the build platform,
+// development and hooks, which the agent does not act on.
+func (w *serviceWarnings) ignoredKeys(sc types.ServiceConfig) {
+	w.when(len(sc.VolumesFrom) > 0, "volumes_from", "not carried: the container gets none of the other container's volumes; list the volumes on this service")
+	w.when(len(sc.Links) > 0, "links", "not carried: no link aliases; services reach each other by service name on the project networks")
+	w.when(len(sc.ExternalLinks) > 0, "external_links", "not carried: join the other container's network instead")
+	w.when(sc.Platform != "", "platform", "ignored: the engine runs the image for the host's platform")
+	w.when(sc.PullRefreshAfter != "", "pull_refresh_after", "ignored")
+	w.when(sc.Develop != nil, "develop", "ignored: there is no watch mode in the agent")
+	w.when(len(sc.PreStart) > 0, "pre_start", "ignored: the hooks do not run")
+	w.when(len(sc.PostStart) > 0, "post_start", "ignored: the hooks do not run")
+	w.when(len(sc.PreStop) > 0, "pre_stop", "ignored: the hooks do not run")
+	w.when(sc.Provider != nil, "provider", "ignored: the agent runs the service as a container, from its image")
+	w.when(len(sc.Models) > 0, "models", "ignored: no model runner is set up")
+	w.when(sc.UseAPISocket, "use_api_socket", "ignored: the engine socket is not mounted into the container")
+}
+
+// uncarriedKeys are the container settings the engine adapter does not
+// pass on.
+func (w *serviceWarnings) uncarriedKeys(sc types.ServiceConfig) {
+	w.when(len(sc.Annotations) > 0, "annotations", "not carried: the container gets no annotations")
+	w.when(sc.BlkioConfig != nil, "blkio_config", "not carried: no block-IO limits")
+	w.when(sc.Cgroup != "", "cgroup", "not carried: the engine's default cgroup namespace is used")
+	w.when(sc.CPUCount != 0 || sc.CPUPercent != 0, "cpu_count/cpu_percent", "not carried (Windows only); use cpus")
+	w.when(sc.CPURTPeriod != 0 || sc.CPURTRuntime != 0, "cpu_rt_period/cpu_rt_runtime", "not carried: no real-time CPU limits")
+	w.when(sc.MemSwappiness != 0, "mem_swappiness", "not carried: the kernel default applies")
+	w.when(len(sc.StorageOpt) > 0, "storage_opt", "not carried: the storage driver's defaults apply")
+	w.when(sc.Isolation != "", "isolation", "not carried (Windows only)")
+	w.when(sc.CredentialSpec != nil, "credential_spec", "not carried (Windows only)")
+	w.when(sc.MacAddress != "", "mac_address", "not carried: the engine assigns one (set mac_address under the service's networks: entry instead)")
+	w.when(sc.Umask != nil, "umask", "not carried: the image's umask applies")
+}
+
+// portsAndNetworks: exposed port ranges, and the per-network settings
+// the engine decides itself.
+func (w *serviceWarnings) portsAndNetworks(sc types.ServiceConfig) {
+	for _, e := range sc.Expose {
+		w.when(strings.Contains(e, "-"), "expose: "+e, "port ranges are not carried; list the ports one by one")
+	}
+	for _, key := range sortedKeys(sc.Networks) {
+		n := sc.Networks[key]
+		if n == nil {
+			continue
+		}
+		w.when(n.GatewayPriority != 0, "networks: "+key+": gw_priority", "not carried: the engine picks the default gateway")
+		w.when(n.InterfaceName != "", "networks: "+key+": interface_name", "not carried: the engine names the interface")
+	}
 }
 
 func deployWarnings(sc types.ServiceConfig) []Warning {

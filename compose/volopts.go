@@ -28,63 +28,72 @@ var knownVolumeOptions = map[string]bool{
 // A file that cannot be read here was already read by compose-go, so
 // failures only mean fewer options, never a failed load.
 func volumeOptions(files []string, env types.Mapping) map[string]map[string][]string {
-	lookup := func(k string) (string, bool) {
-		v, ok := env[k]
-		return v, ok
-	}
 	out := map[string]map[string][]string{}
-	extends := map[string]string{}
+	extends := map[string]string{} // service -> the service it extends in its file
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		var doc struct {
-			Services map[string]struct {
-				Volumes []any `yaml:"volumes"`
-				Extends any   `yaml:"extends"`
-			} `yaml:"services"`
-		}
-		if yaml.Unmarshal(data, &doc) != nil {
-			continue
-		}
-		for name, svc := range doc.Services {
-			if base := extendsInFile(svc.Extends); base != "" {
-				extends[name] = base
-			}
-			for _, v := range svc.Volumes {
-				s, ok := v.(string)
-				if !ok {
-					continue
-				}
-				if sub, err := template.Substitute(s, lookup); err == nil {
-					s = sub
-				}
-				target, opts, ok := splitVolumeOptions(s)
-				if !ok {
-					continue
-				}
-				if out[name] == nil {
-					out[name] = map[string][]string{}
-				}
-				out[name][target] = opts
-			}
-		}
+		readVolumeOptions(f, env, out, extends)
 	}
 	// A service that extends another in the same file inherits its mounts
 	// (compose-go has resolved extends, and no longer says from where).
 	for name, base := range extends {
 		for target, opts := range out[base] {
-			if _, own := out[name][target]; own {
-				continue
+			if _, own := out[name][target]; !own {
+				setVolumeOptions(out, name, target, opts)
 			}
-			if out[name] == nil {
-				out[name] = map[string][]string{}
-			}
-			out[name][target] = opts
 		}
 	}
 	return out
+}
+
+// volumesDoc is the part of a compose file volumeOptions reads.
+type volumesDoc struct {
+	Services map[string]struct {
+		Volumes []any `yaml:"volumes"`
+		Extends any   `yaml:"extends"`
+	} `yaml:"services"`
+}
+
+// readVolumeOptions adds one file's short-syntax volume options to out,
+// and its same-file extends to extends.
+func readVolumeOptions(file string, env types.Mapping, out map[string]map[string][]string, extends map[string]string) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return
+	}
+	var doc volumesDoc
+	if yaml.Unmarshal(data, &doc) != nil {
+		return
+	}
+	for name, svc := range doc.Services {
+		if base := extendsInFile(svc.Extends); base != "" {
+			extends[name] = base
+		}
+		for _, v := range svc.Volumes {
+			if target, opts, ok := shortVolumeOptions(v, env); ok {
+				setVolumeOptions(out, name, target, opts)
+			}
+		}
+	}
+}
+
+// shortVolumeOptions reads one volumes: entry: a short-syntax string,
+// interpolated, with options.
+func shortVolumeOptions(v any, env types.Mapping) (target string, opts []string, ok bool) {
+	s, ok := v.(string)
+	if !ok {
+		return "", nil, false
+	}
+	if sub, err := template.Substitute(s, env.Resolve); err == nil {
+		s = sub
+	}
+	return splitVolumeOptions(s)
+}
+
+func setVolumeOptions(out map[string]map[string][]string, service, target string, opts []string) {
+	if out[service] == nil {
+		out[service] = map[string][]string{}
+	}
+	out[service][target] = opts
 }
 
 // extendsInFile returns the service that `extends:` names in the same

@@ -215,8 +215,8 @@ func (c *Client) ping(ctx context.Context, logLoss bool) error {
 }
 
 // Connect blocks until the engine answers a Ping, retrying with backoff
-// and logging the seed's "Failed to connect to Docker daemon" for every
-// failed attempt. It returns nil once connected, or ctx's error.
+// and logging "Failed to connect to Docker daemon" for every failed
+// attempt. It returns nil once connected, or ctx's error.
 func (c *Client) Connect(ctx context.Context) error {
 	delay := c.opts.ReconnectMin
 	for attempt := 1; ; attempt++ {

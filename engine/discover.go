@@ -1,10 +1,8 @@
 package engine
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,8 +20,8 @@ const (
 	// gives it (`<project>-<service>-N`, `<project>_<service>_N`) or the
 	// service's container_name.
 	MatchName
-	// MatchContains: the seed's name rule, narrowed: the unlabelled
-	// container's name is the service's, or ends in it (see scoreName).
+	// MatchContains: the unlabelled container's name is the service's,
+	// or ends in it after a separator (see scoreName).
 	MatchContains
 )
 
@@ -59,12 +57,11 @@ type Discovery struct {
 	Project string
 	// Found holds one container per service that has one.
 	Found map[string]Found
-	// NotFound lists, sorted, the services without a container (the
-	// seed's NOT_FOUND).
+	// NotFound lists, sorted, the services without a container.
 	NotFound []string
 }
 
-// Discover finds the stack's existing containers and logs the seed's
+// Discover finds the stack's existing containers and logs
 // "Discovered N containers".
 func (c *Client) Discover(ctx context.Context, st *compose.Stack) (Discovery, error) {
 	all, err := c.List(ctx, "")
@@ -90,199 +87,6 @@ func (c *Client) Discover(ctx context.Context, st *compose.Stack) (Discovery, er
 	return d, nil
 }
 
-// discover matches containers to services, best evidence first: labels,
-// then the names compose tools give, then the seed's name-contains rule.
-// A container goes to at most one service; in the last rule the closest
-// name wins, so "redis" does not take "redis-exporter" while the
-// redis-exporter service (active or disabled by a profile) claims it.
-// Containers of another compose project are never adopted.
-func discover(st *compose.Stack, all []Container) Discovery {
-	d := Discovery{Project: st.Name, Found: map[string]Found{}}
-	names := make([]string, 0, len(st.Services))
-	hashes := map[string]string{}
-	fixed := map[string]string{} // container_name per service
-	for _, s := range st.Services {
-		names = append(names, s.Name)
-		hashes[s.Name] = ConfigHash(s)
-		fixed[s.Name] = s.Config.ContainerName
-	}
-	// Services disabled by profiles still own their containers.
-	rivals := slices.Clone(names)
-	if st.Project != nil {
-		for _, name := range slices.Sorted(maps.Keys(st.Project.DisabledServices)) {
-			rivals = append(rivals, name)
-			fixed[name] = st.Project.DisabledServices[name].ContainerName
-		}
-	}
-	claimed := map[ContainerID]bool{}
-	found := map[string]Found{}
-	take := func(svc string, ctr Container, by MatchRule) {
-		claimed[ctr.ID] = true
-		found[svc] = Found{Service: svc, Container: ctr, By: by}
-	}
-
-	for _, svc := range rivals {
-		var cands []Container
-		for _, ctr := range all {
-			if ctr.Project == st.Name && ctr.Service == svc {
-				cands = append(cands, ctr)
-			}
-		}
-		if len(cands) > 0 {
-			slices.SortStableFunc(cands, preferLabelled)
-			take(svc, cands[0], MatchLabel)
-		}
-	}
-	free := func(ctr Container, svc string) bool {
-		return !claimed[ctr.ID] && (ctr.Project == "" || ctr.Project == st.Name && ctr.Service == "") && found[svc].By == 0
-	}
-	for _, svc := range rivals {
-		want := []string{st.Name + "-" + svc + "-1", st.Name + "_" + svc + "_1"}
-		if fixed[svc] != "" {
-			want = []string{fixed[svc]}
-		}
-		for _, w := range want {
-			i := slices.IndexFunc(all, func(ctr Container) bool { return ctr.Name == w && free(ctr, svc) })
-			if i >= 0 {
-				take(svc, all[i], MatchName)
-				break
-			}
-		}
-	}
-
-	type pair struct {
-		svc   string
-		ctr   Container
-		score nameScore
-	}
-	var pairs []pair
-	for _, svc := range rivals {
-		for _, ctr := range all {
-			if !free(ctr, svc) {
-				continue
-			}
-			if sc, ok := scoreName(st.Name, svc, ctr.Name); ok {
-				pairs = append(pairs, pair{svc, ctr, sc})
-			}
-		}
-	}
-	slices.SortStableFunc(pairs, func(a, b pair) int {
-		if c := a.score.compare(b.score); c != 0 {
-			return c
-		}
-		return preferLabelled(a.ctr, b.ctr)
-	})
-	for _, p := range pairs {
-		if claimed[p.ctr.ID] || found[p.svc].By != 0 {
-			continue
-		}
-		take(p.svc, p.ctr, MatchContains)
-	}
-
-	for _, svc := range names {
-		f, ok := found[svc]
-		if !ok {
-			d.NotFound = append(d.NotFound, svc)
-			continue
-		}
-		f.Outdated = f.Container.ConfigHash != "" && f.Container.ConfigHash != hashes[svc]
-		d.Found[svc] = f
-	}
-	slices.Sort(d.NotFound)
-	return d
-}
-
-// preferLabelled orders duplicates: running first, then the lowest
-// container number, then the newest.
-func preferLabelled(a, b Container) int {
-	if a.State.Running != b.State.Running {
-		if a.State.Running {
-			return -1
-		}
-		return 1
-	}
-	na, _ := strconv.Atoi(a.Labels[LabelNumber])
-	nb, _ := strconv.Atoi(b.Labels[LabelNumber])
-	if na != nb {
-		return cmp.Compare(na, nb)
-	}
-	return b.Created.Compare(a.Created)
-}
-
-// nameScore ranks how well a container name fits a service name.
-type nameScore struct {
-	// level: 3 the name is the service with only project/replica
-	// decoration, 2 the name ends in the service after a separator.
-	level int
-	// extra is how many characters of the undecorated name are not the
-	// service name; fewer is closer.
-	extra int
-}
-
-func (a nameScore) compare(b nameScore) int {
-	if a.level != b.level {
-		return cmp.Compare(b.level, a.level)
-	}
-	return cmp.Compare(a.extra, b.extra)
-}
-
-// scoreName applies the seed's name rule, narrowed so that it cannot take
-// a stranger's container: an unlabelled container is the service's when its
-// name, without the project prefix and replica suffix, is the service name
-// (level 3) or ends in it after a separator, as in `legacy-redis` or
-// `Security-Frontend` (level 2). A bare substring (`mongodb-backup` for
-// `db`) or the service name followed by more (`redis-exporter` for
-// `redis`) is someone else's: adopting it would let the agent stop or
-// restart a container it does not own.
-func scoreName(project, svc, name string) (nameScore, bool) {
-	svc, name = strings.ToLower(svc), strings.ToLower(name)
-	core := undecorate(strings.ToLower(project), name)
-	if svc == "" {
-		return nameScore{}, false
-	}
-	switch {
-	case core == svc:
-		return nameScore{level: 3}, true
-	case strings.HasSuffix(core, svc) && isSep(core[len(core)-len(svc)-1]):
-		return nameScore{level: 2, extra: len(core) - len(svc)}, true
-	}
-	return nameScore{}, false
-}
-
-// undecorate strips a `<project>-`/`<project>_` prefix and a `-N`/`_N`
-// replica suffix.
-func undecorate(project, name string) string {
-	for _, sep := range []string{"-", "_"} {
-		if project != "" && strings.HasPrefix(name, project+sep) {
-			name = name[len(project)+1:]
-			break
-		}
-	}
-	if i := strings.LastIndexAny(name, "-_"); i > 0 {
-		if _, err := strconv.Atoi(name[i+1:]); err == nil {
-			name = name[:i]
-		}
-	}
-	return name
-}
-
-// tokenRun reports whether svc occurs in name between separators.
-func tokenRun(name, svc string) bool {
-	for off := 0; ; {
-		i := strings.Index(name[off:], svc)
-		if i < 0 {
-			return false
-		}
-		start, end := off+i, off+i+len(svc)
-		if (start == 0 || isSep(name[start-1])) && (end == len(name) || isSep(name[end])) {
-			return true
-		}
-		off = start + 1
-	}
-}
-
-func isSep(b byte) bool { return b == '-' || b == '_' || b == '.' }
-
 // clashes names the running containers of other projects that hold a host
 // port or a named volume this stack wants: a stack started from another
 // directory (or under another project name) by compose or podman-compose,
@@ -290,32 +94,44 @@ func isSep(b byte) bool { return b == '-' || b == '_' || b == '.' }
 func clashes(st *compose.Stack, all []Container) []string {
 	var out []string
 	for _, svc := range st.Services {
-		for _, p := range svc.Ports {
-			if p.HostPort == 0 {
+		out = append(out, portClashes(st.Name, svc, all)...)
+		out = append(out, volumeClashes(st, svc, all)...)
+	}
+	return out
+}
+
+func portClashes(project string, svc compose.Service, all []Container) []string {
+	var out []string
+	for _, p := range svc.Ports {
+		if p.HostPort == 0 {
+			continue
+		}
+		for _, ctr := range all {
+			if ctr.Project == project || !ctr.State.Running {
 				continue
 			}
-			for _, ctr := range all {
-				if ctr.Project == st.Name || !ctr.State.Running {
-					continue
-				}
-				for _, hp := range ctr.HostPorts {
-					if portClash(hp, p) {
-						out = append(out, fmt.Sprintf("Port %d of service %s is published by container %s%s: the service cannot start until it is stopped (another copy of this stack? set project_directory or project_name to adopt it instead)",
-							p.HostPort, svc.Name, ctr.Name, projectOf(ctr)))
-					}
+			for _, hp := range ctr.HostPorts {
+				if portClash(hp, p) {
+					out = append(out, fmt.Sprintf("Port %d of service %s is published by container %s%s: the service cannot start until it is stopped (another copy of this stack? set project_directory or project_name to adopt it instead)",
+						p.HostPort, svc.Name, ctr.Name, projectOf(ctr)))
 				}
 			}
 		}
-		for _, v := range svc.Config.Volumes {
-			if v.Type != "volume" || v.Source == "" {
-				continue
-			}
-			name := volumeName(st, v.Source)
-			for _, ctr := range all {
-				if ctr.Project != st.Name && ctr.State.Running && slices.Contains(ctr.Volumes, name) {
-					out = append(out, fmt.Sprintf("Volume %s of service %s is in use by container %s%s: two stacks would share its data",
-						name, svc.Name, ctr.Name, projectOf(ctr)))
-				}
+	}
+	return out
+}
+
+func volumeClashes(st *compose.Stack, svc compose.Service, all []Container) []string {
+	var out []string
+	for _, v := range svc.Config.Volumes {
+		if v.Type != "volume" || v.Source == "" {
+			continue
+		}
+		name := volumeName(st, v.Source)
+		for _, ctr := range all {
+			if ctr.Project != st.Name && ctr.State.Running && slices.Contains(ctr.Volumes, name) {
+				out = append(out, fmt.Sprintf("Volume %s of service %s is in use by container %s%s: two stacks would share its data",
+					name, svc.Name, ctr.Name, projectOf(ctr)))
 			}
 		}
 	}

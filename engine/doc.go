@@ -9,8 +9,8 @@
 // compose would (so `podman ps` and compose tooling recognise them),
 // starts, stops, inspects and execs into them, and streams their events
 // normalised to a small Event type. Every call has a timeout; reaching
-// the engine is retried with backoff, logging the seed's "Failed to
-// connect to Docker daemon" while it cannot.
+// the engine is retried with backoff, logging "Failed to connect to
+// Docker daemon" while it cannot.
 //
 // # Who restarts containers
 //
@@ -67,18 +67,19 @@
 //
 // # GPUs
 //
-// GPU asks are read by compose's rules (compose.IsGPURequest: deploy
-// device reservations with capability gpu or driver nvidia/cdi, `gpus:`,
-// CDI names in `devices:`), so the GPU gate serialises exactly what is
-// attached; count N gets GPUs 0..N-1, device_ids as given, neither means
-// all. Docker Engine gets them as device requests (driver nvidia as
-// written, CDI names as a driver "cdi" request). Podman 4's compat API
+// GPU asks are read once, in compose (compose.Service.GPURequests: deploy
+// device reservations with capability gpu or driver nvidia/cdi, `gpus:`;
+// compose.Service.CDIDevices: CDI names in `devices:`), so the GPU gate
+// serialises exactly what is attached; count N gets GPUs 0..N-1,
+// device_ids as given, neither means all. Docker Engine gets them as
+// device requests (driver nvidia as written, driver cdi with full CDI
+// names, CDI names from `devices:` as a driver "cdi" request). Podman 4's compat API
 // cannot attach a CDI device: HostConfig.Devices turns the name into
 // "nvidia.com/gpu=0::rwm" (unresolvable) and a "cdi" DeviceRequest is
 // accepted and ignored. So on Podman a container with CDI devices is
 // created through the native endpoint, POST /v4.0.0/libpod/containers/
 // create, over the same socket, from the same spec the compat create uses
-// (libpod.go translates it; what libpod has no field for is an error,
+// (libpod_spec.go translates it; what libpod has no field for is an error,
 // never dropped). Only those containers take that path: the compat
 // create is proven on both engines and joins Podman's and Docker's code,
 // while the libpod dialect is Podman's alone and changes across majors.

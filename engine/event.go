@@ -74,6 +74,25 @@ type Event struct {
 	Snapshot []Container
 }
 
+// eventKinds maps the engines' words for container events (the part
+// before any ":") to the kinds the agent acts on; Podman says "died" and
+// "remove" where Docker says "die" and "destroy".
+var eventKinds = map[string]EventKind{
+	"create":        EventCreate,
+	"start":         EventStart,
+	"die":           EventDie,
+	"died":          EventDie,
+	"oom":           EventOOM,
+	"kill":          EventKill,
+	"stop":          EventStop,
+	"restart":       EventRestart,
+	"destroy":       EventDestroy,
+	"remove":        EventDestroy,
+	"health_status": EventHealth,
+	"pause":         EventPause,
+	"unpause":       EventUnpause,
+}
+
 // normalize turns an engine message into an Event; ok is false for events
 // the agent does not act on (init, cleanup, exec_*, attach, mount ...).
 func normalize(m events.Message) (ev Event, ok bool) {
@@ -87,14 +106,17 @@ func normalize(m events.Message) (ev Event, ok bool) {
 	// Docker writes "health_status: healthy" and "exec_start: sh -c ...";
 	// Podman writes a bare "health_status".
 	base, rest, _ := strings.Cut(action, ":")
-	base = strings.TrimSpace(base)
-	rest = strings.TrimSpace(rest)
+	kind, ok := eventKinds[strings.TrimSpace(base)]
+	if !ok {
+		return Event{}, false
+	}
 	attrs := m.Actor.Attributes
 	id := m.Actor.ID
 	if id == "" {
 		id = m.ID //nolint:staticcheck // old engines fill only ID
 	}
 	ev = Event{
+		Kind:    kind,
 		ID:      ContainerID(id),
 		Name:    attrs["name"],
 		Project: attrs[LabelProject],
@@ -102,45 +124,29 @@ func normalize(m events.Message) (ev Event, ok bool) {
 		Time:    eventTime(m),
 		Action:  action,
 	}
-	switch base {
-	case "create":
-		ev.Kind = EventCreate
-	case "start":
-		ev.Kind = EventStart
-	case "die", "died":
-		ev.Kind = EventDie
-		// Podman sets containerExitCode on every event (0 when it means
-		// nothing) and, on die, exitCode as Docker does.
-		code, found := atoi(attrs["exitCode"])
-		if !found {
-			code, _ = atoi(attrs["containerExitCode"])
-		}
-		ev.ExitCode = code
-	case "oom":
-		ev.Kind = EventOOM
-	case "kill":
-		ev.Kind = EventKill
+	switch kind {
+	case EventDie:
+		ev.ExitCode = exitCode(attrs)
+	case EventKill:
 		ev.Signal = attrs["signal"]
-	case "stop":
-		ev.Kind = EventStop
-	case "restart":
-		ev.Kind = EventRestart
-	case "destroy", "remove":
-		ev.Kind = EventDestroy
-	case "health_status":
-		ev.Kind = EventHealth
-		ev.Health = rest
+	case EventHealth:
+		ev.Health = strings.TrimSpace(rest)
 		if ev.Health == "" {
 			ev.Health = attrs["health_status"]
 		}
-	case "pause":
-		ev.Kind = EventPause
-	case "unpause":
-		ev.Kind = EventUnpause
-	default:
-		return Event{}, false
 	}
 	return ev, true
+}
+
+// exitCode reads a die event's exit code. Podman sets containerExitCode
+// on every event (0 when it means nothing) and, on die, exitCode as
+// Docker does.
+func exitCode(attrs map[string]string) int {
+	code, found := atoi(attrs["exitCode"])
+	if !found {
+		code, _ = atoi(attrs["containerExitCode"])
+	}
+	return code
 }
 
 func eventTime(m events.Message) time.Time {

@@ -82,31 +82,13 @@ type subscription struct {
 func (c *Client) follow(ctx context.Context, project string, cur *cursor, resubscribed bool, out chan<- Event) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Only the type is filtered on the engine's side: containers adopted
-	// by name have no project label and are matched here.
-	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)))
-	opts := events.ListOptions{Filters: f, Since: cur.since.UTC().Format(time.RFC3339Nano)}
-	resumedAt := c.clock.Now()
-
-	// The Docker client's Events does not return before the engine sends
-	// its first byte, which Podman delays until the first event.
-	subs := make(chan subscription, 1)
-	go func() {
-		m, e := c.api.Events(sctx, opts)
-		subs <- subscription{m, e}
-	}()
+	fw := forwarder{c: c, project: project, cur: cur, resubscribed: resubscribed, resumedAt: c.clock.Now(), out: out}
+	subs := c.subscribe(sctx, cur.since)
 	if resubscribed {
-		// Listed after subscribing, so nothing falls between the two.
-		snap, err := c.List(ctx, project)
-		if err != nil {
-			snap = nil
-		}
-		c.log.Info("Event stream resumed", "project", project, "since", cur.since, "containers", len(snap))
-		if !send(ctx, out, Event{Kind: EventResync, Time: resumedAt, Project: project, Snapshot: snap}) {
-			return ctx.Err()
+		if err := fw.resync(ctx); err != nil {
+			return err
 		}
 	}
-
 	ping := c.pingTimer()
 	defer ping.Stop()
 	var sub subscription
@@ -131,23 +113,72 @@ func (c *Client) follow(ctx context.Context, project string, cur *cursor, resubs
 				sub.msgs = nil
 				continue
 			}
-			ev, keep := normalize(m)
-			if !keep {
-				continue
-			}
-			c.adopted.attribute(ev.ID, &ev.Project, &ev.Service)
-			if project != "" && ev.Project != project || cur.seen(ev, string(m.Action)+"/"+m.Actor.ID) {
-				continue
-			}
-			if ev.Kind == EventDestroy {
-				c.adopted.forget(ev.ID)
-			}
-			ev.Replayed = resubscribed && ev.Time.Before(resumedAt)
-			if !send(ctx, out, ev) {
+			if !fw.forward(ctx, m) {
 				return ctx.Err()
 			}
 		}
 	}
+}
+
+// subscribe asks for container events since the given time, in the
+// background: the Docker client's Events does not return before the
+// engine sends its first byte, which Podman delays until the first event.
+func (c *Client) subscribe(ctx context.Context, since time.Time) <-chan subscription {
+	// Only the type is filtered on the engine's side: containers adopted
+	// by name have no project label and are matched here.
+	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)))
+	opts := events.ListOptions{Filters: f, Since: since.UTC().Format(time.RFC3339Nano)}
+	subs := make(chan subscription, 1)
+	go func() {
+		m, e := c.api.Events(ctx, opts)
+		subs <- subscription{m, e}
+	}()
+	return subs
+}
+
+// forwarder passes one subscription's events on to the consumer.
+type forwarder struct {
+	c            *Client
+	project      string
+	cur          *cursor
+	resubscribed bool
+	// resumedAt is when the subscription was made; older events are
+	// replays of what the stream missed.
+	resumedAt time.Time
+	out       chan<- Event
+}
+
+// resync sends the EventResync that opens a resubscription, with the
+// project's containers listed after subscribing, so nothing falls between
+// the two. It fails only when ctx ends.
+func (fw forwarder) resync(ctx context.Context) error {
+	snap, err := fw.c.List(ctx, fw.project)
+	if err != nil {
+		snap = nil
+	}
+	fw.c.log.Info("Event stream resumed", "project", fw.project, "since", fw.cur.since, "containers", len(snap))
+	if !send(ctx, fw.out, Event{Kind: EventResync, Time: fw.resumedAt, Project: fw.project, Snapshot: snap}) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// forward sends an engine message on when it is one of the project's
+// container events not yet delivered; false when ctx ended first.
+func (fw forwarder) forward(ctx context.Context, m events.Message) bool {
+	ev, keep := normalize(m)
+	if !keep {
+		return true
+	}
+	fw.c.adopted.attribute(ev.ID, &ev.Project, &ev.Service)
+	if fw.project != "" && ev.Project != fw.project || fw.cur.seen(ev, string(m.Action)+"/"+m.Actor.ID) {
+		return true
+	}
+	if ev.Kind == EventDestroy {
+		fw.c.adopted.forget(ev.ID)
+	}
+	ev.Replayed = fw.resubscribed && ev.Time.Before(fw.resumedAt)
+	return send(ctx, fw.out, ev)
 }
 
 // pingTimer returns the watchdog timer, or one that never fires when

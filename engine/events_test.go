@@ -53,7 +53,9 @@ func TestNormalize(t *testing.T) {
 		{"podman cleanup dropped", msg("cleanup", 5e9, labels(nil)), Event{}, false},
 		{"docker exec_start dropped", msg("exec_start: sh -c true", 5e9, labels(nil)), Event{}, false},
 		{"image event dropped", events.Message{Type: events.ImageEventType, Action: "pull"}, Event{}, false},
-		{"old engine status only", events.Message{Status: "start", ID: "c0ffee", TimeNano: 5e9}, Event{Kind: EventStart}, true},
+		// Old engines send only the deprecated Status and ID fields.
+		{"old engine status only", events.Message{Status: "start", ID: "c0ffee", TimeNano: 5e9}, Event{Kind: EventStart}, true}, //nolint:staticcheck // the deprecated fields are what is tested
+
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,7 +138,7 @@ func TestEventsResubscribeAndResync(t *testing.T) {
 	sub.errs <- io.ErrUnexpectedEOF
 	fc.BlockUntil(1) // Connect waits out its backoff
 	if rec.count("Failed to connect to Docker daemon") == 0 {
-		t.Error("the seed's failure line was not logged while the engine was away")
+		t.Error("the connection failure line was not logged while the engine was away")
 	}
 	fc.Advance(time.Second)
 

@@ -80,11 +80,11 @@ func TestConfigHashLeavesServiceAlone(t *testing.T) {
 	}
 }
 
-func replace(t *testing.T, s, old, new string) string {
+func replace(t *testing.T, s, old, with string) string {
 	t.Helper()
 	for i := 0; i+len(old) <= len(s); i++ {
 		if s[i:i+len(old)] == old {
-			return s[:i] + new + s[i+len(old):]
+			return s[:i] + with + s[i+len(old):]
 		}
 	}
 	t.Fatalf("%q not in the base file", old)

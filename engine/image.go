@@ -211,7 +211,7 @@ func (c *Client) streamErr(ctx context.Context, verb, ref string, err error) err
 	switch {
 	case errors.As(err, &jerr):
 		return fmt.Errorf("%w: %s: %s", ErrImageUnavailable, ref, strings.TrimSpace(jerr.Message))
-	case ctx.Err() != nil && context.Cause(ctx) == errStalled:
+	case ctx.Err() != nil && errors.Is(context.Cause(ctx), errStalled):
 		return fmt.Errorf("%w: %s: %s stalled: no progress for %s", ErrImageUnavailable, ref, verb, imageStall)
 	case ctx.Err() != nil:
 		return ctx.Err()
@@ -333,7 +333,7 @@ func (c *Client) stallGuard(parent context.Context) (context.Context, func(error
 	}()
 	ended := false
 	return ctx, func(err error) {
-		if err == errTick {
+		if errors.Is(err, errTick) {
 			select {
 			case ticks <- struct{}{}:
 			default:

@@ -26,8 +26,7 @@ import (
 // dockerfile missing), is ErrImageUnavailable with the reason: building or
 // loading the image on the host fixes it.
 func (c *Client) buildImage(ctx context.Context, st *compose.Stack, svc compose.Service, ref string, progress Progress) error {
-	b := svc.Config.Build
-	if b == nil {
+	if svc.Config.Build == nil {
 		return fmt.Errorf("%w: %s: service %s has no build section", ErrImageUnavailable, ref, svc.Name)
 	}
 	dir, dockerfile, err := buildContext(st, svc)
@@ -39,7 +38,15 @@ func (c *Client) buildImage(ctx context.Context, st *compose.Stack, svc compose.
 		return fmt.Errorf("%w: %s: cannot build it: build context %s: %w", ErrImageUnavailable, ref, dir, err)
 	}
 	defer tarball.Close()
+	pr := c.newProgress(svc.Name, "building", ref, progress)
+	pr.note("context "+dir, true)
+	return c.runBuild(ctx, tarball, ref, buildOptions(st, svc, ref, dockerfile), pr)
+}
 
+// buildOptions are the build's settings as the compose file has them,
+// tagged ref plus build.tags and labelled with the project and service.
+func buildOptions(st *compose.Stack, svc compose.Service, ref, dockerfile string) build.ImageBuildOptions {
+	b := svc.Config.Build
 	labels := maps.Clone(map[string]string(b.Labels))
 	if labels == nil {
 		labels = map[string]string{}
@@ -63,9 +70,12 @@ func (c *Client) buildImage(ctx context.Context, st *compose.Stack, svc compose.
 	if len(b.Platforms) == 1 {
 		opts.Platform = b.Platforms[0]
 	}
+	return opts
+}
 
-	pr := c.newProgress(svc.Name, "building", ref, progress)
-	pr.note("context "+dir, true)
+// runBuild sends the build, follows its output and checks that the image
+// ref is there, all under one stall guard.
+func (c *Client) runBuild(ctx context.Context, tarball io.Reader, ref string, opts build.ImageBuildOptions, pr *progressLog) error {
 	ctx, stop := c.stallGuard(ctx)
 	defer stop(nil)
 	resp, err := c.api.ImageBuild(ctx, tarball, opts)

@@ -102,7 +102,7 @@ func TestIntegrationConnectRetriesUntilEngineAppears(t *testing.T) {
 		t.Fatalf("Connect to a missing socket = %v, want deadline", err)
 	}
 	if n := rec.count("Failed to connect to Docker daemon"); n < 2 {
-		t.Errorf("logged the seed's failure line %d times, want one per attempt (>= 2)", n)
+		t.Errorf("logged the connection failure line %d times, want one per attempt (>= 2)", n)
 	}
 	_, err = c.List(t.Context(), "")
 	if !errors.Is(err, ErrUnavailable) {
@@ -172,7 +172,7 @@ services:
 		t.Errorf("NotFound = %v, want [web]", d.NotFound)
 	}
 	if rec.count("Discovered 3 containers") != 1 {
-		t.Errorf("missing the seed's 'Discovered 3 containers' line")
+		t.Errorf("missing the 'Discovered 3 containers' line")
 	}
 	// A container adopted by name has no labels, yet its events and
 	// listings belong to the project.

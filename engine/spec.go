@@ -58,18 +58,44 @@ func ContainerName(project string, svc compose.Service) string {
 // the way docker compose does. gpuCDI: ask for GPUs as CDI devices
 // (Podman) instead of Docker's nvidia device requests.
 func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error) {
-	cfg := svc.Config
-	image := svc.Image
-	if image == "" {
-		image = cfg.Image
-	}
+	image := serviceImage(svc)
 	if image == "" {
 		return spec{}, fmt.Errorf("service %s: no image", svc.Name)
 	}
+	exposed, bindings, err := ports(svc.Config)
+	if err != nil {
+		return spec{}, fmt.Errorf("service %s: %w", svc.Name, err)
+	}
 	sp := spec{name: ContainerName(st.Name, svc), podman: gpuCDI}
+	sp.config = containerConfig(svc.Config, image, containerLabels(st, svc), exposed)
+	hc := hostConfig(svc.Config, bindings)
+	resources(svc.Config, &hc.Resources)
+	sp.gpus(svc, &hc.Resources, gpuCDI)
+	if err := sp.mounts(st, svc, hc); err != nil {
+		return spec{}, err
+	}
+	if err := sp.networking(st, svc, hc); err != nil {
+		return spec{}, err
+	}
+	sp.host = hc
+	return sp, nil
+}
+
+// serviceImage is the image the service runs: the one compose names for
+// it, else its image: key.
+func serviceImage(svc compose.Service) string {
+	if svc.Image != "" {
+		return svc.Image
+	}
+	return svc.Config.Image
+}
+
+// containerLabels are the service's own labels plus the ones docker
+// compose writes, by which containers are found again.
+func containerLabels(st *compose.Stack, svc compose.Service) map[string]string {
 	labels := map[string]string{}
-	maps.Copy(labels, cfg.Labels)
-	maps.Copy(labels, cfg.CustomLabels)
+	maps.Copy(labels, svc.Config.Labels)
+	maps.Copy(labels, svc.Config.CustomLabels)
 	labels[LabelProject] = st.Name
 	labels[LabelService] = svc.Name
 	labels[LabelNumber] = "1"
@@ -86,12 +112,11 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 		labels[LabelEnvFiles] = strings.Join(st.EnvFiles, ",")
 	}
 	labels[LabelDependsOn] = dependsOnLabel(svc)
+	return labels
+}
 
-	exposed, bindings, err := ports(cfg)
-	if err != nil {
-		return spec{}, fmt.Errorf("service %s: %w", svc.Name, err)
-	}
-	sp.config = &container.Config{
+func containerConfig(cfg types.ServiceConfig, image string, labels map[string]string, exposed nat.PortSet) *container.Config {
+	cc := &container.Config{
 		Image:        image,
 		Cmd:          []string(cfg.Command),
 		Entrypoint:   []string(cfg.Entrypoint),
@@ -112,9 +137,12 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 	}
 	if cfg.StopGracePeriod != nil {
 		secs := int(time.Duration(*cfg.StopGracePeriod).Seconds())
-		sp.config.StopTimeout = &secs
+		cc.StopTimeout = &secs
 	}
+	return cc
+}
 
+func hostConfig(cfg types.ServiceConfig, bindings nat.PortMap) *container.HostConfig {
 	hc := &container.HostConfig{
 		// The agent owns restarts (package doc): the engine must never
 		// restart behind its back.
@@ -144,17 +172,7 @@ func buildSpec(st *compose.Stack, svc compose.Service, gpuCDI bool) (spec, error
 	if cfg.Logging != nil {
 		hc.LogConfig = container.LogConfig{Type: cfg.Logging.Driver, Config: cfg.Logging.Options}
 	}
-	resources(cfg, &hc.Resources)
-	sp.gpus(cfg, &hc.Resources, gpuCDI)
-
-	if err := sp.mounts(st, svc, hc); err != nil {
-		return spec{}, err
-	}
-	if err := sp.networking(st, svc, hc); err != nil {
-		return spec{}, err
-	}
-	sp.host = hc
-	return sp, nil
+	return hc
 }
 
 // environment renders the resolved environment as sorted KEY=VALUE; a
@@ -241,7 +259,7 @@ func resources(cfg types.ServiceConfig, r *container.Resources) {
 	}
 	slices.SortFunc(r.Ulimits, func(a, b *container.Ulimit) int { return strings.Compare(a.Name, b.Name) })
 	for _, d := range cfg.Devices {
-		if isCDIName(d.Source) {
+		if compose.IsCDIName(d.Source) {
 			continue // a CDI device, not a path: see gpus
 		}
 		perm := d.Permissions
@@ -250,100 +268,6 @@ func resources(cfg types.ServiceConfig, r *container.Resources) {
 		}
 		r.Devices = append(r.Devices, container.DeviceMapping{PathOnHost: d.Source, PathInContainer: d.Target, CgroupPermissions: perm})
 	}
-}
-
-// gpus turns compose GPU reservations (deploy devices, `gpus:`) and CDI
-// names in `devices:` into the engine's dialect, by compose's rules
-// (compose.IsGPURequest), so what the gate serialises is what is attached.
-//
-// Docker: device requests (driver nvidia as written; CDI names as a
-// driver "cdi" request). Podman: CDI device names in sp.cdi, which only
-// the libpod create endpoint attaches (see libpod.go): nvidia.com/gpu=all,
-// or one =<index> per GPU asked for (count N takes indices 0..N-1, as
-// compose.GPUNeed.Lanes says; explicit device_ids are used as given).
-func (sp *spec) gpus(cfg types.ServiceConfig, r *container.Resources, podman bool) {
-	var reqs []types.DeviceRequest
-	if d := cfg.Deploy; d != nil && d.Resources.Reservations != nil {
-		reqs = append(reqs, d.Resources.Reservations.Devices...)
-	}
-	for _, g := range cfg.Gpus {
-		// `gpus:` means nvidia GPUs, as in docker compose.
-		if g.Driver == "" {
-			g.Driver = "nvidia"
-		}
-		if len(g.Capabilities) == 0 {
-			g.Capabilities = []string{"gpu"}
-		}
-		reqs = append(reqs, g)
-	}
-	var named []string // CDI names from `devices:`
-	for _, d := range cfg.Devices {
-		if isCDIName(d.Source) {
-			named = append(named, d.Source)
-		}
-	}
-	for _, req := range reqs {
-		if !compose.IsGPURequest(req) {
-			continue
-		}
-		if podman {
-			sp.cdi = append(sp.cdi, cdiNames(req)...)
-			continue
-		}
-		dr := container.DeviceRequest{
-			Driver: req.Driver, Count: int(req.Count), DeviceIDs: req.IDs,
-			Capabilities: [][]string{req.Capabilities}, Options: req.Options,
-		}
-		if dr.Count == 0 && len(dr.DeviceIDs) == 0 {
-			dr.Count = -1 // the compose spec: neither count nor ids means all
-		}
-		r.DeviceRequests = append(r.DeviceRequests, dr)
-	}
-	if len(named) == 0 {
-		return
-	}
-	if podman {
-		sp.cdi = append(sp.cdi, named...)
-		return
-	}
-	r.DeviceRequests = append(r.DeviceRequests, container.DeviceRequest{Driver: "cdi", DeviceIDs: named})
-}
-
-// isCDIName: a fully qualified CDI device name, vendor.com/class=name, as
-// opposed to a device path.
-func isCDIName(s string) bool {
-	kind, name, ok := strings.Cut(s, "=")
-	return ok && name != "" && !strings.HasPrefix(s, "/") && strings.Contains(kind, "/")
-}
-
-func cdiNames(req types.DeviceRequest) []string {
-	if strings.EqualFold(req.Driver, "cdi") && len(req.IDs) > 0 {
-		// driver: cdi takes full CDI names; a bare id means an NVIDIA GPU.
-		out := make([]string, 0, len(req.IDs))
-		for _, id := range req.IDs {
-			if !isCDIName(id) {
-				id = compose.CDIGPUPrefix + id
-			}
-			out = append(out, id)
-		}
-		return out
-	}
-	switch {
-	case len(req.IDs) > 0:
-		out := make([]string, 0, len(req.IDs))
-		for _, id := range req.IDs {
-			out = append(out, compose.CDIGPUPrefix+id)
-		}
-		return out
-	case req.Count > 0:
-		out := make([]string, 0, req.Count)
-		for i := range int(req.Count) {
-			out = append(out, compose.CDIGPUPrefix+strconv.Itoa(i))
-		}
-		return out
-	}
-	// count: all (-1), or a reservation without a count.
-	return []string{compose.CDIGPUPrefix + "all"}
 }
 
 func tmpfsList(list types.StringList) map[string]string {

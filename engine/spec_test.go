@@ -159,6 +159,10 @@ func TestGPURequests(t *testing.T) {
 		// driver: cdi names devices in full.
 		{"deploy: {resources: {reservations: {devices: [{driver: cdi, device_ids: ['nvidia.com/gpu=1'], capabilities: [gpu]}]}}}",
 			[]string{"nvidia.com/gpu=1"}, []container.DeviceRequest{{Driver: "cdi", DeviceIDs: []string{"nvidia.com/gpu=1"}, Capabilities: [][]string{{"gpu"}}}}},
+		// A bare id under driver cdi is an NVIDIA GPU, as compose reads it;
+		// Docker's cdi driver takes full CDI names only.
+		{"deploy: {resources: {reservations: {devices: [{driver: cdi, device_ids: ['2'], capabilities: [gpu]}]}}}",
+			[]string{"nvidia.com/gpu=2"}, []container.DeviceRequest{{Driver: "cdi", DeviceIDs: []string{"nvidia.com/gpu=2"}, Capabilities: [][]string{{"gpu"}}}}},
 		// CDI names in devices: a cdi request on Docker.
 		{"devices: ['nvidia.com/gpu=2']",
 			[]string{"nvidia.com/gpu=2"}, []container.DeviceRequest{{Driver: "cdi", DeviceIDs: []string{"nvidia.com/gpu=2"}}}},
@@ -204,6 +208,14 @@ func TestGPURequests(t *testing.T) {
 	sp, _ := buildSpec(st, *web, true)
 	if len(sp.cdi) != 0 || len(sp.host.DeviceRequests) != 0 || len(sp.host.Devices) != 1 || sp.host.Devices[0].PathOnHost != "/dev/null" {
 		t.Errorf("no GPU asked, got cdi %v devices %v requests %v", sp.cdi, sp.host.Devices, sp.host.DeviceRequests)
+	}
+	st = load(t, t.TempDir(), "services:\n  tpu:\n    image: x\n    deploy: {resources: {reservations: {devices: [{capabilities: [tpu], count: 1}]}}}\n")
+	tpu, _ := st.Service("tpu")
+	for _, podman := range []bool{true, false} {
+		sp, _ := buildSpec(st, *tpu, podman)
+		if len(sp.cdi) != 0 || len(sp.host.DeviceRequests) != 0 || tpu.GPU.Required {
+			t.Errorf("a device request that is not a GPU (podman %v): cdi %v requests %v, gpu %+v", podman, sp.cdi, sp.host.DeviceRequests, tpu.GPU)
+		}
 	}
 }
 

@@ -40,8 +40,8 @@ type GateConfig struct {
 	// SettleWindow: a service whose VRAM use has not grown for this long
 	// has settled (default 10s).
 	SettleWindow time.Duration
-	// SettleTimeout bounds one Settle (default 180s, the seed's longest
-	// grace period, ai-enrichment).
+	// SettleTimeout bounds one Settle (default 180s: time for a large
+	// model to load before its VRAM use stops growing).
 	SettleTimeout time.Duration
 	// PollInterval is how often VRAM is re-read while settling or waiting
 	// for free memory (default 1s).
@@ -173,12 +173,7 @@ func (t *Ticket) Wait(ctx context.Context) (*Slot, error) {
 		g.logNoNVMLOnce(snap.Reason)
 		return &Slot{gate: g, req: r, passthrough: true}, nil
 	}
-	if lanes := laneKeys(snap, r.Devices); lanes != nil {
-		g.mu.Lock()
-		w.lanes = lanes
-		g.broadcastLocked() // those behind w on other lanes may go now
-		g.mu.Unlock()
-	}
+	g.setLanes(w, snap)
 	fresh, loggedWait := true, false
 	for {
 		g.mu.Lock()
@@ -221,6 +216,19 @@ func (t *Ticket) Wait(ctx context.Context) (*Slot, error) {
 			return nil, err
 		}
 	}
+}
+
+// setLanes puts w on the lanes of the GPUs it asked for, now that NVML
+// says which they are; without device ids it stays on every lane.
+func (g *Gate) setLanes(w *waiter, snap Snapshot) {
+	lanes := laneKeys(snap, w.req.Devices)
+	if lanes == nil {
+		return
+	}
+	g.mu.Lock()
+	w.lanes = lanes
+	g.broadcastLocked() // those behind w on other lanes may go now
+	g.mu.Unlock()
 }
 
 // waitFor blocks until the queue changes, poll fires, or ctx ends; on the

@@ -256,7 +256,7 @@ func TestGateStopPassesThroughTheSameLane(t *testing.T) {
 	b.slot.Release()
 }
 
-// The seed's GPU OOM scenario: several GPU services fail together and are
+// A GPU OOM: several GPU services fail together and are
 // restarted one at a time, most critical first, each after the previous
 // one's memory has settled.
 func TestGateOOMGroupRestartsOneAtATime(t *testing.T) {
@@ -286,7 +286,10 @@ func TestGateOOMGroupRestartsOneAtATime(t *testing.T) {
 				return
 			}
 			n := active.Add(1)
-			for m := maxActive.Load(); n > m && !maxActive.CompareAndSwap(m, n); m = maxActive.Load() {
+			for m := maxActive.Load(); n > m; m = maxActive.Load() {
+				if maxActive.CompareAndSwap(m, n) {
+					break
+				}
 			}
 			record("admit " + r.Service)
 			src.addUsed(0, int64(r.NeedBytes)) // the restarted container allocates
