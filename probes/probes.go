@@ -81,6 +81,17 @@ type Result struct {
 // Healthy reports a Success.
 func (r Result) Healthy() bool { return r.Outcome == Success }
 
+// Counted is r as the service's health counts it. An HTTP check that
+// could not be made is a failed check: nothing answers on the service's
+// port, and the agent, not the engine, is the one asking. The Errors of
+// command and running checks come from the engine and stay Errors.
+func (r Result) Counted() Result {
+	if r.Outcome != Error || r.Method != compose.HealthHTTP {
+		return r
+	}
+	return Result{Outcome: Failure, Method: r.Method, Latency: r.Latency, Detail: "no answer: " + r.String(), Err: r.Err}
+}
+
 func (r Result) String() string {
 	s := fmt.Sprintf("%s %s in %s", r.Method, r.Outcome, r.Latency.Round(time.Millisecond))
 	if r.Detail != "" {
