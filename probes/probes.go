@@ -23,9 +23,10 @@
 //   - Running: running is healthy, a container that exists but is not
 //     running a Failure, a missing container an Error.
 //
-// Every probe has a timeout, and ForSpec wraps each mechanism so that a
-// panic or a mechanism ignoring its context still yields an Error result
-// in bounded time: a probe never panics or hangs its caller.
+// Every probe has a timeout. ForSpec wraps each mechanism in a Guard, the
+// one owner of the deadline (through the context) and of panic recovery:
+// a panic or a mechanism ignoring its context still yields an Error
+// result in bounded time, so a probe never panics or hangs its caller.
 package probes
 
 import (
@@ -157,34 +158,37 @@ func ForSpec(spec compose.HealthSpec, eng Engine, defaultTimeout time.Duration, 
 		}
 		p = NewCommand(eng, spec.Command, timeout, clk)
 	case compose.HealthRunning, compose.HealthNone, "":
-		p = NewRunning(eng, timeout, clk)
+		p = NewRunning(eng, clk)
 	default:
 		return nil, fmt.Errorf("unknown health method %q", spec.Method)
 	}
 	return Guard(p, timeout, spec.Method, clk), nil
 }
 
-// Guard makes p safe to call: a panic becomes an Error result, and a
-// mechanism that does not return within its timeout plus a grace (it
-// ignores its context) is abandoned with an Error result. The grace lets
-// a mechanism report its own, more precise timeout first.
+// Guard makes p safe to call, and owns its deadline: p runs under a
+// context that ends after timeout, so every mechanism gives its own
+// verdict on a check that ran out of time. A panic becomes an Error
+// result, and a mechanism still running a while after its deadline (it
+// ignores its context) is abandoned with an Error result.
 func Guard(p Prober, timeout time.Duration, method compose.HealthMethod, clk clock.Clock) Prober {
 	if clk == nil {
 		clk = clock.New()
 	}
-	return guarded{p: p, limit: timeout + max(timeout/4, 250*time.Millisecond), method: method, clock: clk}
+	return guarded{p: p, timeout: timeout, overrun: max(timeout/4, 250*time.Millisecond), method: method, clock: clk}
 }
 
 type guarded struct {
-	p      Prober
-	limit  time.Duration
-	method compose.HealthMethod
-	clock  clock.Clock
+	p       Prober
+	timeout time.Duration
+	// overrun is how long past the deadline a mechanism is waited for.
+	overrun time.Duration
+	method  compose.HealthMethod
+	clock   clock.Clock
 }
 
 func (g guarded) Probe(ctx context.Context, id engine.ContainerID) Result {
 	began := g.clock.Now()
-	ctx, cancel := context.WithTimeout(ctx, g.limit)
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	// Buffered: an abandoned mechanism can still finish and exit.
 	ch := make(chan Result, 1)
@@ -196,27 +200,22 @@ func (g guarded) Probe(ctx context.Context, id engine.ContainerID) Result {
 		}()
 		ch <- g.p.Probe(ctx, id)
 	}()
+	// Real time, as the context's deadline is.
+	deadline, _ := ctx.Deadline()
+	abandon := time.NewTimer(time.Until(deadline) + g.overrun)
+	defer abandon.Stop()
 	select {
 	case r := <-ch:
 		if r.Method == "" {
 			r.Method = g.method
 		}
 		return r
-	case <-ctx.Done():
-		// A mechanism that honours its context answers at once: its own
-		// verdict (a timed-out check is a failed one) beats ours. The
-		// grace is real time: it only covers a goroutine hand-off.
-		grace := time.NewTimer(50 * time.Millisecond)
-		defer grace.Stop()
-		select {
-		case r := <-ch:
-			if r.Method == "" {
-				r.Method = g.method
-			}
-			return r
-		case <-grace.C:
+	case <-abandon.C:
+		err := ctx.Err()
+		if err == nil {
+			err = context.DeadlineExceeded
 		}
 		return Result{Outcome: Error, Method: g.method, Latency: g.clock.Since(began),
-			Err: fmt.Errorf("probe did not return within %s: %w", g.limit, ctx.Err())}
+			Err: fmt.Errorf("probe did not return within %s: %w", g.timeout+g.overrun, err)}
 	}
 }
