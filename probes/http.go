@@ -38,7 +38,7 @@ func NewHTTP(url string, timeout time.Duration, clk clock.Clock) *HTTP {
 			// A fresh connection per probe: a kept-alive one would hide a
 			// restarted service and its listen state.
 			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
-			// The seed's client does not follow redirects: a 3xx is an answer.
+			// Redirects are not followed: a 3xx is an answer.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}

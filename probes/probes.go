@@ -1,8 +1,7 @@
-// Package probes checks a service's health the way the seed does, in its
-// priority order (applied by the compose package when it builds the
-// HealthSpec): an HTTP endpoint probed from the host, else the compose
-// healthcheck command executed in the container, else whether the
-// container runs.
+// Package probes checks a service's health in priority order (applied by
+// the compose package when it builds the HealthSpec): an HTTP endpoint
+// probed from the host, else the compose healthcheck command executed in
+// the container, else whether the container runs.
 //
 // A probe ends in one of three outcomes. Success and Failure mean the
 // probe ran and the service answered healthy or unhealthy; only a Failure
@@ -10,14 +9,14 @@
 // (the container is gone or not running for an exec, the engine is
 // unreachable, nothing accepts connections on the port): it says nothing
 // about the service's health and must not flip it; container deaths come
-// from engine events instead.
+// from engine events instead. Result.Counted makes the one exception: an
+// HTTP check that cannot connect counts as failed.
 //
 // Classification choices:
-//   - HTTP: healthy only on status 200, as the seed's check_http_health
-//     (`status_code == 200`); redirects are not followed (the seed's
-//     httpx client does not follow them either), so a 3xx is a Failure.
-//     A connection that cannot be made is an Error; a connection made but
-//     not answered within the timeout is a Failure (a hung service).
+//   - HTTP: healthy only on status 200; redirects are not followed, so a
+//     3xx is a Failure. A connection that cannot be made is an Error; a
+//     connection made but not answered within the timeout is a Failure (a
+//     hung service).
 //   - Command: exit 0 healthy, any other exit a Failure; an exec that
 //     outlives its timeout is a Failure, as Docker and Kubernetes count it.
 //   - Running: running is healthy, a container that exists but is not

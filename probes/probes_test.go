@@ -143,7 +143,7 @@ func TestHTTPClassification(t *testing.T) {
 	}{
 		{srv.URL + "/ok", Success, "HTTP 200"},
 		{srv.URL + "/down", Failure, "HTTP 503: model not loaded"},
-		// The seed checks == 200: other 2xx and redirects are unhealthy.
+		// Only 200 is healthy: other 2xx and redirects are not.
 		{srv.URL + "/created", Failure, "HTTP 204"},
 		{srv.URL + "/moved", Failure, "HTTP 302: <a href=\"/ok\">Found</a>."},
 		{srv.URL + "/slow", Failure, "no answer within 200ms"},
