@@ -167,8 +167,8 @@ func ForSpec(spec compose.HealthSpec, eng Engine, defaultTimeout time.Duration, 
 // Guard makes p safe to call, and owns its deadline: p runs under a
 // context that ends after timeout, so every mechanism gives its own
 // verdict on a check that ran out of time. A panic becomes an Error
-// result, and a mechanism still running a while after its deadline (it
-// ignores its context) is abandoned with an Error result.
+// result, and a mechanism still running a while after its context ended
+// (it ignores it) is abandoned with an Error result.
 func Guard(p Prober, timeout time.Duration, method compose.HealthMethod, clk clock.Clock) Prober {
 	if clk == nil {
 		clk = clock.New()
@@ -179,7 +179,8 @@ func Guard(p Prober, timeout time.Duration, method compose.HealthMethod, clk clo
 type guarded struct {
 	p       Prober
 	timeout time.Duration
-	// overrun is how long past the deadline a mechanism is waited for.
+	// overrun is how long a mechanism is waited for once its context
+	// has ended.
 	overrun time.Duration
 	method  compose.HealthMethod
 	clock   clock.Clock
@@ -199,22 +200,28 @@ func (g guarded) Probe(ctx context.Context, id engine.ContainerID) Result {
 		}()
 		ch <- g.p.Probe(ctx, id)
 	}()
-	// Real time, as the context's deadline is.
-	deadline, _ := ctx.Deadline()
-	abandon := time.NewTimer(time.Until(deadline) + g.overrun)
-	defer abandon.Stop()
 	select {
 	case r := <-ch:
-		if r.Method == "" {
-			r.Method = g.method
-		}
-		return r
-	case <-abandon.C:
-		err := ctx.Err()
-		if err == nil {
-			err = context.DeadlineExceeded
-		}
-		return Result{Outcome: Error, Method: g.method, Latency: g.clock.Since(began),
-			Err: fmt.Errorf("probe did not return within %s: %w", g.timeout+g.overrun, err)}
+		return g.named(r)
+	case <-ctx.Done():
 	}
+	// The deadline passed or the caller gave up: a mechanism that honours
+	// its context answers at once, with its own verdict.
+	overrun := time.NewTimer(g.overrun)
+	defer overrun.Stop()
+	select {
+	case r := <-ch:
+		return g.named(r)
+	case <-overrun.C:
+		return Result{Outcome: Error, Method: g.method, Latency: g.clock.Since(began),
+			Err: fmt.Errorf("probe did not return within %s: %w", g.timeout+g.overrun, ctx.Err())}
+	}
+}
+
+// named fills in the method of a result that does not say it.
+func (g guarded) named(r Result) Result {
+	if r.Method == "" {
+		r.Method = g.method
+	}
+	return r
 }

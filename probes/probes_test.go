@@ -207,6 +207,23 @@ func TestGuardAbandonsHungMechanism(t *testing.T) {
 	}
 }
 
+// A caller giving up ends the wait too: a hung mechanism is abandoned an
+// overrun after the cancel, not after the check's full timeout.
+func TestGuardAbandonsHungMechanismOnCancel(t *testing.T) {
+	p, _ := ForSpec(compose.HealthSpec{Method: compose.HealthCommand, Command: []string{"true"}, Timeout: 4 * time.Second}, &fakeEngine{block: true}, 0, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	began := time.Now()
+	r := p.Probe(ctx, "c1")
+	if r.Outcome != Error || !errors.Is(r.Err, context.Canceled) {
+		t.Errorf("hung probe, caller cancelled = %s, want an Error", r)
+	}
+	// 50ms to the cancel + the 1s overrun of a 4s check.
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("returned after %s, want about 1.05s", took)
+	}
+}
+
 func TestForSpec(t *testing.T) {
 	f := &fakeEngine{ctr: engine.Container{State: engine.State{Status: engine.StatusRunning, Running: true}}}
 	if _, err := ForSpec(compose.HealthSpec{Method: compose.HealthHTTP}, f, 0, nil); err == nil {
