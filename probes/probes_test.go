@@ -304,3 +304,30 @@ type execCtxFunc func(ctx context.Context) (engine.ExecResult, error)
 func (f execCtxFunc) Exec(ctx context.Context, _ engine.ContainerID, _ []string, _ engine.ExecOptions) (engine.ExecResult, error) {
 	return f(ctx)
 }
+
+// An HTTP check that cannot connect is an Error as a probe and a failed
+// check as health counts it; the engine's errors stay errors.
+func TestCountedHTTPRefusedIsAFailure(t *testing.T) {
+	p, err := ForSpec(compose.HealthSpec{Method: compose.HealthHTTP, URL: "http://" + closedPort(t) + "/health", Timeout: time.Second}, nil, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Probe(t.Context(), "")
+	if r.Outcome != Error {
+		t.Fatalf("closed port = %s, want an error", r)
+	}
+	c := r.Counted()
+	if c.Outcome != Failure || c.Detail != "no answer: "+r.String() || c.Latency != r.Latency || c.Err == nil {
+		t.Errorf("counted = %s (detail %q), want a failure: no answer: %s", c, c.Detail, r)
+	}
+	for _, r := range []Result{
+		{Outcome: Error, Method: compose.HealthCommand, Err: fmt.Errorf("x: %w", engine.ErrConflict)},
+		{Outcome: Error, Method: compose.HealthRunning, Err: fmt.Errorf("x: %w", engine.ErrNotFound)},
+		{Outcome: Failure, Method: compose.HealthHTTP, Detail: "HTTP 503"},
+		{Outcome: Success, Method: compose.HealthHTTP, Detail: "HTTP 200"},
+	} {
+		if c := r.Counted(); c.Outcome != r.Outcome || c.Detail != r.Detail {
+			t.Errorf("%s counted as %s", r, c)
+		}
+	}
+}
