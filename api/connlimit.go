@@ -21,8 +21,8 @@ type capListener struct {
 	refused func()
 }
 
-func limitConns(l net.Listener, max int, refused func()) net.Listener {
-	return &capListener{Listener: l, max: int64(max), refused: refused}
+func limitConns(l net.Listener, limit int, refused func()) net.Listener {
+	return &capListener{Listener: l, max: int64(limit), refused: refused}
 }
 
 func (l *capListener) Accept() (net.Conn, error) {

@@ -161,8 +161,8 @@ func TestWebSocketClientsCapped(t *testing.T) {
 	defer ts.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a := dialWS(t, ctx, ts.URL, nil)
-	_ = dialWS(t, ctx, ts.URL, nil)
+	a := dialWS(ctx, t, ts.URL, nil)
+	_ = dialWS(ctx, t, ts.URL, nil)
 	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/api/system/ws"
 	_, resp, err := websocket.Dial(ctx, url, nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
@@ -180,7 +180,7 @@ func TestWebSocketClientsCapped(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	_ = dialWS(t, ctx, ts.URL, nil)
+	_ = dialWS(ctx, t, ts.URL, nil)
 }
 
 // Connections beyond the cap are closed at once; closing one frees a slot.

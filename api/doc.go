@@ -1,14 +1,14 @@
 // Package api serves the agent's REST and WebSocket control API (echo v4)
 // on a TCP address and, optionally, a unix socket, plus Prometheus metrics.
 //
-// Endpoints (JSON shapes follow the seed's; errors are {"error": "..."}):
+// Endpoints (errors are {"error": "..."}):
 //
 //	GET  /api/system/health                   overall healthy|degraded|unhealthy + counts (always 200);
 //	                                          "reason" while the engine cannot start containers
 //	GET  /api/system/health/ready             200 {"ready": true, "status": "ready"} / 503 not_ready
 //	GET  /api/system/health/full              services, counts, bring-up progress, GPU
 //	GET  /api/system/health/events?limit=50   recent events, oldest first (1..500)
-//	GET  /api/system/services                 every service (the seed's data object) + progress
+//	GET  /api/system/services                 every service (its data object) + progress
 //	GET  /api/system/services/{name}          one service in detail (last probes, policy, GPU lane); 404 {"error", "service"} when unknown
 //	POST /api/system/services/{name}/restart?reset_failures=true   202
 //	POST /api/system/services/{name}/enable   200
@@ -57,8 +57,8 @@
 //	 "message": "Current status", "timestamp": "...", "seq": N}
 //
 // where N is the sequence number of the newest event the snapshot already
-// reflects (0 when none). After it, every supervisor event is sent as the
-// seed's message, {"type": "service_status", "data": {...}, "message":
+// reflects (0 when none). After it, every supervisor event is sent as a
+// service_status message, {"type": "service_status", "data": {...}, "message":
 // "Service recovered", "timestamp", "seq"}. An event with seq <= N may repeat
 // state the snapshot already shows; applying events in order is always
 // correct. The snapshot is a type of its own rather than a burst of

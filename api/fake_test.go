@@ -92,7 +92,7 @@ func (f *fakeSup) Calls() []string {
 	return append([]string(nil), f.calls...)
 }
 
-// Restart plays the seed's manual restart as three events.
+// Restart plays a manual restart as three events.
 func (f *fakeSup) Restart(_ context.Context, name string, reset bool) error {
 	if _, ok := f.Service(name); !ok {
 		return fmt.Errorf("%w %q", supervisor.ErrUnknownService, name)

@@ -143,8 +143,8 @@ type ActionBody struct {
 	Data          *supervisor.ServiceStatus `json:"data,omitempty"`
 }
 
-// postRestart answers 202: the restart has begun (its outcome arrives as
-// events), the seed's "Manual restart initiated".
+// postRestart answers 202: the restart has begun ("Manual restart
+// initiated"); its outcome arrives as events.
 func (s *Server) postRestart(c echo.Context) error {
 	q, err := query(c, "reset_failures")
 	if err != nil {

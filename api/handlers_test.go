@@ -99,7 +99,7 @@ func TestReady(t *testing.T) {
 	wantCode(t, do(t, h, "GET", "/api/system/health/ready", ""), http.StatusOK)
 }
 
-func TestServicesCarrySeedFields(t *testing.T) {
+func TestServicesCarryTheirFields(t *testing.T) {
 	h := newServer(t, newFakeSup(), Options{}).Handler()
 	w := do(t, h, "GET", "/api/system/services", "")
 	wantCode(t, w, http.StatusOK)
@@ -114,12 +114,12 @@ func TestServicesCarrySeedFields(t *testing.T) {
 	if raw.Total != 5 || len(raw.Services) != 5 || raw.Progress["done"] != true {
 		t.Fatalf("services body: %s", w.Body.String())
 	}
-	seed := []string{"name", "display_name", "category", "status", "enabled", "container_id", "image", "port",
+	fields := []string{"name", "display_name", "category", "status", "enabled", "container_id", "image", "port",
 		"failure_count", "restart_count", "last_restart_at", "uptime_seconds"}
 	for _, s := range raw.Services {
-		for _, k := range seed {
+		for _, k := range fields {
 			if _, ok := s[k]; !ok {
-				t.Errorf("service %v lacks the seed's %q", s["name"], k)
+				t.Errorf("service %v lacks %q", s["name"], k)
 			}
 		}
 	}

@@ -109,8 +109,7 @@ type notReady struct {
 type readyBody struct {
 	Ready  bool   `json:"ready"`
 	Status string `json:"status"`
-	// Services maps every core service to its status, as the seed's
-	// readiness body maps its components.
+	// Services maps every core service to its status.
 	Services  map[string]supervisor.Status `json:"services"`
 	NotReady  []notReady                   `json:"not_ready,omitempty"`
 	Progress  supervisor.Progress          `json:"progress"`

@@ -155,7 +155,9 @@ func TestSocketReplacesStaleAndRefusesOthers(t *testing.T) {
 	}
 	// A regular file is never deleted.
 	plain := filepath.Join(dir, "plain")
-	os.WriteFile(plain, []byte("keep"), 0o600)
+	if err := os.WriteFile(plain, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s3, _ := New(newFakeSup(), StaticToken(testToken), quietLogger(), Options{Socket: plain})
 	if err := s3.Listen(); err == nil {
 		t.Errorf("listened over a regular file")
@@ -209,17 +211,25 @@ func TestTokenFile(t *testing.T) {
 	wantCode(t, do(t, h, "POST", target, "anything"), http.StatusServiceUnavailable)
 
 	// Empty file: locked too.
-	os.WriteFile(path, []byte("\n"), 0o600)
+	if err := os.WriteFile(path, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	wantCode(t, do(t, h, "POST", target, ""), http.StatusServiceUnavailable)
 
-	os.WriteFile(path, []byte("first-token\n"), 0o600)
+	if err := os.WriteFile(path, []byte("first-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	wantCode(t, do(t, h, "POST", target, "first-token"), http.StatusOK)
 	wantCode(t, do(t, h, "POST", target, "second-token"), http.StatusUnauthorized)
 
 	// Rotation is picked up without a restart.
-	os.WriteFile(path, []byte("second-token-longer\n"), 0o600)
+	if err := os.WriteFile(path, []byte("second-token-longer\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	later := time.Now().Add(2 * time.Second)
-	os.Chtimes(path, later, later)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
 	wantCode(t, do(t, h, "POST", target, "second-token-longer"), http.StatusOK)
 	wantCode(t, do(t, h, "POST", target, "first-token"), http.StatusUnauthorized)
 

@@ -284,9 +284,3 @@ func (h *hub) count() int {
 	defer h.mu.Unlock()
 	return len(h.clients)
 }
-
-func (h *hub) isClosed() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.closed
-}

@@ -22,7 +22,7 @@ type wsMsg struct {
 	Seq     uint64          `json:"seq"`
 }
 
-func dialWS(t *testing.T, ctx context.Context, url string, client *http.Client) *websocket.Conn {
+func dialWS(ctx context.Context, t *testing.T, url string, client *http.Client) *websocket.Conn {
 	t.Helper()
 	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/api/system/ws", &websocket.DialOptions{HTTPClient: client})
 	if err != nil {
@@ -33,7 +33,7 @@ func dialWS(t *testing.T, ctx context.Context, url string, client *http.Client) 
 	return c
 }
 
-func readMsg(t *testing.T, ctx context.Context, c *websocket.Conn) wsMsg {
+func readMsg(ctx context.Context, t *testing.T, c *websocket.Conn) wsMsg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -54,9 +54,9 @@ func TestWebSocketSnapshotThenRestartEvents(t *testing.T) {
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	ctx := t.Context()
-	c := dialWS(t, ctx, ts.URL, nil)
+	c := dialWS(ctx, t, ts.URL, nil)
 
-	snap := readMsg(t, ctx, c)
+	snap := readMsg(ctx, t, c)
 	var data SnapshotData
 	if err := json.Unmarshal(snap.Data, &data); err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestWebSocketSnapshotThenRestartEvents(t *testing.T) {
 		{"Service recovered", supervisor.Running},
 	}
 	for i, w := range want {
-		m := readMsg(t, ctx, c)
+		m := readMsg(ctx, t, c)
 		var st supervisor.ServiceStatus
 		if err := json.Unmarshal(m.Data, &st); err != nil {
 			t.Fatal(err)
@@ -99,8 +99,8 @@ func TestWebSocketSnapshotThenRestartEvents(t *testing.T) {
 	}
 
 	// A reconnecting client's snapshot names the newest event it reflects.
-	c2 := dialWS(t, ctx, ts.URL, nil)
-	if m := readMsg(t, ctx, c2); m.Type != "snapshot" || m.Seq != 3 {
+	c2 := dialWS(ctx, t, ts.URL, nil)
+	if m := readMsg(ctx, t, c2); m.Type != "snapshot" || m.Seq != 3 {
 		t.Errorf("second snapshot %s seq %d, want seq 3", m.Type, m.Seq)
 	}
 }
@@ -134,10 +134,10 @@ func TestWebSocketSlowClientDroppedPublisherNotBlocked(t *testing.T) {
 		}
 		return c, err
 	}}}
-	slow := dialWS(t, ctx, ts.URL, slowHTTP)
-	readMsg(t, ctx, slow) // the snapshot; then it stops reading
-	fast := dialWS(t, ctx, ts.URL, nil)
-	readMsg(t, ctx, fast)
+	slow := dialWS(ctx, t, ts.URL, slowHTTP)
+	readMsg(ctx, t, slow) // the snapshot; then it stops reading
+	fast := dialWS(ctx, t, ts.URL, nil)
+	readMsg(ctx, t, fast)
 
 	const n = 300
 	got := make(chan uint64, n)
@@ -207,8 +207,8 @@ func TestWebSocketDeadClientDropped(t *testing.T) {
 	s := newServer(t, newFakeSup(), Options{WSPingInterval: 30 * time.Millisecond, WSWriteTimeout: 100 * time.Millisecond})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	c := dialWS(t, t.Context(), ts.URL, nil)
-	readMsg(t, t.Context(), c)
+	c := dialWS(t.Context(), t, ts.URL, nil)
+	readMsg(t.Context(), t, c)
 	// The client reads no more, so it answers no ping.
 	deadline := time.Now().Add(5 * time.Second)
 	for s.hub.count() != 0 {
@@ -225,8 +225,8 @@ func TestWebSocketLiveClientSurvivesPings(t *testing.T) {
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	ctx := t.Context()
-	c := dialWS(t, ctx, ts.URL, nil)
-	readMsg(t, ctx, c)
+	c := dialWS(ctx, t, ts.URL, nil)
+	readMsg(ctx, t, c)
 	msgs := make(chan wsMsg, 1)
 	go func() {
 		_, b, err := c.Read(ctx) // reading answers the pings
@@ -252,8 +252,8 @@ func TestWebSocketClosedOnShutdown(t *testing.T) {
 	s := newServer(t, newFakeSup(), Options{})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	c := dialWS(t, t.Context(), ts.URL, nil)
-	readMsg(t, t.Context(), c)
+	c := dialWS(t.Context(), t, ts.URL, nil)
+	readMsg(t.Context(), t, c)
 	errc := make(chan error, 1)
 	go func() {
 		_, _, err := c.Read(context.Background())

@@ -14,11 +14,8 @@ import (
 // not say: enough for a health check's message, bounded for a chatty one.
 const DefaultMaxOutput = 4 << 10
 
-// ExecOptions tune one Exec.
+// ExecOptions tune one Exec. Its deadline is ctx's: see Exec.
 type ExecOptions struct {
-	// Timeout bounds the whole exec, from create to exit code (default:
-	// the call timeout).
-	Timeout time.Duration
 	// MaxOutput caps the bytes of output kept (default DefaultMaxOutput);
 	// the rest is read and discarded so the process is never blocked.
 	MaxOutput  int
@@ -37,28 +34,73 @@ type ExecResult struct {
 }
 
 // Exec runs argv in the container and returns its exit code and output.
-// Errors: ErrNotFound (no such container), ErrConflict (not running),
-// ErrUnavailable (engine unreachable or slow before the command started),
-// ErrExecTimeout (the command started but did not finish in time; the
-// engine offers no way to kill an exec, so it may keep running).
+// ctx's deadline bounds the whole exec, from create to exit code (without
+// one, the call timeout does). Errors: ErrNotFound (no such container),
+// ErrConflict (not running), ErrUnavailable (engine unreachable, or the
+// deadline passed before the command started), ErrExecTimeout (the
+// command started but the deadline passed before it finished; the engine
+// offers no way to kill an exec, so it may keep running). A cancelled ctx
+// is returned as is.
 func (c *Client) Exec(ctx context.Context, id ContainerID, argv []string, opts ExecOptions) (ExecResult, error) {
 	if len(argv) == 0 {
 		return ExecResult{}, errors.New("exec: empty command")
 	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = c.opts.CallTimeout
-	}
 	if opts.MaxOutput <= 0 {
 		opts.MaxOutput = DefaultMaxOutput
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.CallTimeout)
+		defer cancel()
+	}
 	began := c.clock.Now()
-	runCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
+	deadline, _ := ctx.Deadline()
+	limit := time.Until(deadline).Round(time.Millisecond)
 
-	// Podman answers "must provide at least one stream" to an exec that
-	// attaches nothing, and only an attached exec reports its exit code.
+	execID, err := c.execCreate(ctx, id, argv, opts)
+	if err != nil {
+		return ExecResult{}, execDeadline(ctx, err)
+	}
+	hijack, err := c.api.ContainerExecAttach(ctx, execID, container.ExecAttachOptions{})
+	if err = classify(ctx, "exec attach in "+id.Short(), err); err != nil {
+		c.note(ctx, err, true)
+		return ExecResult{}, execDeadline(ctx, err)
+	}
+	defer hijack.Close()
+
+	out := &capWriter{max: opts.MaxOutput}
+	// The copy ends with the stream; how the command ended is the exit
+	// code's to say, not the copy's error.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = stdcopy.StdCopy(out, out, hijack.Reader)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// Closing the connection unblocks the reader goroutine.
+		hijack.Close()
+		<-done
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return ExecResult{}, fmt.Errorf("exec in %s: %w", id.Short(), ctx.Err())
+		}
+		return ExecResult{Output: out.buf, Truncated: out.truncated, Duration: c.clock.Since(began)},
+			fmt.Errorf("exec %q in %s: %w after %s", argv[0], id.Short(), ErrExecTimeout, limit)
+	}
+	code, err := c.execExitCode(ctx, execID)
+	if err != nil {
+		return ExecResult{}, execDeadline(ctx, err)
+	}
+	return ExecResult{ExitCode: code, Output: out.buf, Truncated: out.truncated, Duration: c.clock.Since(began)}, nil
+}
+
+// execCreate makes the exec, attached: Podman answers "must provide at
+// least one stream" to an exec that attaches nothing, and only an
+// attached exec reports its exit code.
+func (c *Client) execCreate(ctx context.Context, id ContainerID, argv []string, opts ExecOptions) (string, error) {
 	var execID string
-	err := c.do(runCtx, "exec create in "+id.Short(), c.opts.CallTimeout, func(ctx context.Context) error {
+	err := c.do(ctx, "exec create in "+id.Short(), c.opts.CallTimeout, func(ctx context.Context) error {
 		r, err := c.api.ContainerExecCreate(ctx, string(id), container.ExecOptions{
 			Cmd: argv, AttachStdout: true, AttachStderr: true,
 			User: opts.User, Env: opts.Env, WorkingDir: opts.WorkingDir,
@@ -66,39 +108,7 @@ func (c *Client) Exec(ctx context.Context, id ContainerID, argv []string, opts E
 		execID = r.ID
 		return err
 	})
-	if err != nil {
-		return ExecResult{}, c.execDeadline(ctx, err)
-	}
-	hijack, err := c.api.ContainerExecAttach(runCtx, execID, container.ExecAttachOptions{})
-	if err = classify(ctx, "exec attach in "+id.Short(), err); err != nil {
-		c.note(ctx, err, true)
-		return ExecResult{}, c.execDeadline(ctx, err)
-	}
-	defer hijack.Close()
-
-	out := &capWriter{max: opts.MaxOutput}
-	done := make(chan error, 1)
-	go func() {
-		_, err := stdcopy.StdCopy(out, out, hijack.Reader)
-		done <- err
-	}()
-	select {
-	case <-done:
-	case <-runCtx.Done():
-		// Closing the connection unblocks the reader goroutine.
-		hijack.Close()
-		<-done
-		if ctx.Err() != nil {
-			return ExecResult{}, fmt.Errorf("exec in %s: %w", id.Short(), ctx.Err())
-		}
-		return ExecResult{Output: out.buf, Truncated: out.truncated, Duration: c.clock.Since(began)},
-			fmt.Errorf("exec %q in %s: %w after %s", argv[0], id.Short(), ErrExecTimeout, opts.Timeout)
-	}
-	code, err := c.execExitCode(runCtx, execID)
-	if err != nil {
-		return ExecResult{}, c.execDeadline(ctx, err)
-	}
-	return ExecResult{ExitCode: code, Output: out.buf, Truncated: out.truncated, Duration: c.clock.Since(began)}, nil
+	return execID, err
 }
 
 // execExitCode waits for the engine to record the exit: the output stream
@@ -125,10 +135,10 @@ func (c *Client) execExitCode(ctx context.Context, execID string) (int, error) {
 	}
 }
 
-// execDeadline keeps a caller's cancellation as is; the exec's own
-// deadline expiring before the command ran is the engine being slow.
-func (c *Client) execDeadline(ctx context.Context, err error) error {
-	if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnavailable) {
+// execDeadline keeps a cancellation as is; the deadline passing before
+// the command ran, or before its exit code came, is the engine being slow.
+func execDeadline(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)

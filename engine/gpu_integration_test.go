@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -114,7 +115,9 @@ func TestIntegrationGPUServiceAttachesCDI(t *testing.T) {
 	}
 	execOut := func(svc string, argv ...string) (int, string) {
 		t.Helper()
-		r, err := c.Exec(ctx, ids[svc], argv, ExecOptions{Timeout: 5 * time.Second})
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		r, err := c.Exec(ectx, ids[svc], argv, ExecOptions{})
 		if err != nil {
 			t.Fatalf("exec %v in %s: %v", argv, svc, err)
 		}

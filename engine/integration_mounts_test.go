@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,7 +87,9 @@ func TestIntegrationPodmanBindOptionsAndSecrets(t *testing.T) {
 	}
 	sh := func(script string) (int, string) {
 		t.Helper()
-		r, err := c.Exec(ctx, id, []string{"sh", "-c", script}, ExecOptions{Timeout: 5 * time.Second})
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		r, err := c.Exec(ectx, id, []string{"sh", "-c", script}, ExecOptions{})
 		if err != nil {
 			t.Fatalf("exec %q: %v", script, err)
 		}

@@ -288,7 +288,9 @@ func TestIntegrationCreateStack(t *testing.T) {
 	// and the bind mount (its missing source was created).
 	execOut := func(svc string, argv ...string) (int, string) {
 		t.Helper()
-		r, err := c.Exec(ctx, ids[svc], argv, ExecOptions{Timeout: 5 * time.Second})
+		ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		r, err := c.Exec(ectx, ids[svc], argv, ExecOptions{})
 		if err != nil {
 			t.Fatalf("exec %v in %s: %v", argv, svc, err)
 		}
@@ -397,7 +399,9 @@ func TestIntegrationExec(t *testing.T) {
 		t.Errorf("chatty exec: %d bytes, truncated %v, exit %d, %v", len(r.Output), r.Truncated, r.ExitCode, err)
 	}
 	began := time.Now()
-	_, err = shell("sleep 5", ExecOptions{Timeout: 300 * time.Millisecond})
+	tctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = c.Exec(tctx, id, []string{"/bin/sh", "-c", "sleep 5"}, ExecOptions{})
+	cancel()
 	if !errors.Is(err, ErrExecTimeout) || time.Since(began) > 2*time.Second {
 		t.Errorf("exec past its timeout = %v after %s, want ErrExecTimeout within ~300ms", err, time.Since(began))
 	}

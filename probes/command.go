@@ -24,7 +24,8 @@ type Command struct {
 }
 
 // NewCommand returns a probe that execs argv (a CMD-SHELL test arrives as
-// /bin/sh -c script) with its own timeout.
+// /bin/sh -c script). The exec's deadline is the caller's context's (the
+// Guard's); timeout is the check's, named in a timed-out verdict.
 func NewCommand(ex Execer, argv []string, timeout time.Duration, clk clock.Clock) *Command {
 	if clk == nil {
 		clk = clock.New()
@@ -37,13 +38,14 @@ func NewCommand(ex Execer, argv []string, timeout time.Duration, clk clock.Clock
 func (c *Command) Probe(ctx context.Context, id engine.ContainerID) Result {
 	res := Result{Method: compose.HealthCommand}
 	began := c.clock.Now()
-	r, err := c.exec.Exec(ctx, id, c.argv, engine.ExecOptions{Timeout: c.timeout, MaxOutput: engine.DefaultMaxOutput})
+	r, err := c.exec.Exec(ctx, id, c.argv, engine.ExecOptions{MaxOutput: engine.DefaultMaxOutput})
 	res.Latency = c.clock.Since(began)
 	switch {
 	case errors.Is(err, engine.ErrExecTimeout),
-		// The caller's deadline may fire with the exec's own: a check that
-		// ran its full timeout has timed out, whoever noticed first.
-		errors.Is(err, context.DeadlineExceeded) && res.Latency >= c.timeout:
+		// The deadline passed before the command started or reported its
+		// exit: the check ran out of time all the same. (ctx's own state,
+		// not the latency, says so: the two clocks differ by a hair.)
+		errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		res.Outcome, res.Err = Failure, err
 		res.Detail = "no exit within " + c.timeout.String()
 	case err != nil:
@@ -63,22 +65,19 @@ func (c *Command) Probe(ctx context.Context, id engine.ContainerID) Result {
 // Running is the fallback: healthy while the container runs.
 type Running struct {
 	inspect Inspector
-	timeout time.Duration
 	clock   clock.Clock
 }
 
 // NewRunning returns the running-status probe.
-func NewRunning(in Inspector, timeout time.Duration, clk clock.Clock) *Running {
+func NewRunning(in Inspector, clk clock.Clock) *Running {
 	if clk == nil {
 		clk = clock.New()
 	}
-	return &Running{inspect: in, timeout: timeout, clock: clk}
+	return &Running{inspect: in, clock: clk}
 }
 
-// Probe inspects the container once.
+// Probe inspects the container once, within the caller's deadline.
 func (r *Running) Probe(ctx context.Context, id engine.ContainerID) Result {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
 	res := Result{Method: compose.HealthRunning}
 	began := r.clock.Now()
 	c, err := r.inspect.Inspect(ctx, id)

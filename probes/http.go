@@ -23,7 +23,9 @@ type HTTP struct {
 	clock   clock.Clock
 }
 
-// NewHTTP returns an HTTP probe of url with a per-probe timeout.
+// NewHTTP returns an HTTP probe of url. The request's deadline is the
+// caller's context's (the Guard's); timeout is the check's, named in a
+// timed-out verdict.
 func NewHTTP(url string, timeout time.Duration, clk clock.Clock) *HTTP {
 	if clk == nil {
 		clk = clock.New()
@@ -36,7 +38,7 @@ func NewHTTP(url string, timeout time.Duration, clk clock.Clock) *HTTP {
 			// A fresh connection per probe: a kept-alive one would hide a
 			// restarted service and its listen state.
 			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
-			// The seed's client does not follow redirects: a 3xx is an answer.
+			// Redirects are not followed: a 3xx is an answer.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
@@ -47,8 +49,6 @@ const bodyPeek = 256
 
 // Probe sends one GET; see the package doc for the classification.
 func (h *HTTP) Probe(ctx context.Context, _ engine.ContainerID) Result {
-	ctx, cancel := context.WithTimeout(ctx, h.timeout)
-	defer cancel()
 	res := Result{Method: compose.HealthHTTP}
 	var connected atomic.Bool
 	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }}

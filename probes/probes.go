@@ -1,8 +1,7 @@
-// Package probes checks a service's health the way the seed does, in its
-// priority order (applied by the compose package when it builds the
-// HealthSpec): an HTTP endpoint probed from the host, else the compose
-// healthcheck command executed in the container, else whether the
-// container runs.
+// Package probes checks a service's health in priority order (applied by
+// the compose package when it builds the HealthSpec): an HTTP endpoint
+// probed from the host, else the compose healthcheck command executed in
+// the container, else whether the container runs.
 //
 // A probe ends in one of three outcomes. Success and Failure mean the
 // probe ran and the service answered healthy or unhealthy; only a Failure
@@ -10,22 +9,23 @@
 // (the container is gone or not running for an exec, the engine is
 // unreachable, nothing accepts connections on the port): it says nothing
 // about the service's health and must not flip it; container deaths come
-// from engine events instead.
+// from engine events instead. Result.Counted makes the one exception: an
+// HTTP check that cannot connect counts as failed.
 //
 // Classification choices:
-//   - HTTP: healthy only on status 200, as the seed's check_http_health
-//     (`status_code == 200`); redirects are not followed (the seed's
-//     httpx client does not follow them either), so a 3xx is a Failure.
-//     A connection that cannot be made is an Error; a connection made but
-//     not answered within the timeout is a Failure (a hung service).
+//   - HTTP: healthy only on status 200; redirects are not followed, so a
+//     3xx is a Failure. A connection that cannot be made is an Error; a
+//     connection made but not answered within the timeout is a Failure (a
+//     hung service).
 //   - Command: exit 0 healthy, any other exit a Failure; an exec that
 //     outlives its timeout is a Failure, as Docker and Kubernetes count it.
 //   - Running: running is healthy, a container that exists but is not
 //     running a Failure, a missing container an Error.
 //
-// Every probe has a timeout, and ForSpec wraps each mechanism so that a
-// panic or a mechanism ignoring its context still yields an Error result
-// in bounded time: a probe never panics or hangs its caller.
+// Every probe has a timeout. ForSpec wraps each mechanism in a Guard, the
+// one owner of the deadline (through the context) and of panic recovery:
+// a panic or a mechanism ignoring its context still yields an Error
+// result in bounded time, so a probe never panics or hangs its caller.
 package probes
 
 import (
@@ -80,6 +80,17 @@ type Result struct {
 
 // Healthy reports a Success.
 func (r Result) Healthy() bool { return r.Outcome == Success }
+
+// Counted is r as the service's health counts it. An HTTP check that
+// could not be made is a failed check: nothing answers on the service's
+// port, and the agent, not the engine, is the one asking. The Errors of
+// command and running checks come from the engine and stay Errors.
+func (r Result) Counted() Result {
+	if r.Outcome != Error || r.Method != compose.HealthHTTP {
+		return r
+	}
+	return Result{Outcome: Failure, Method: r.Method, Latency: r.Latency, Detail: "no answer: " + r.String(), Err: r.Err}
+}
 
 func (r Result) String() string {
 	s := fmt.Sprintf("%s %s in %s", r.Method, r.Outcome, r.Latency.Round(time.Millisecond))
@@ -146,34 +157,38 @@ func ForSpec(spec compose.HealthSpec, eng Engine, defaultTimeout time.Duration, 
 		}
 		p = NewCommand(eng, spec.Command, timeout, clk)
 	case compose.HealthRunning, compose.HealthNone, "":
-		p = NewRunning(eng, timeout, clk)
+		p = NewRunning(eng, clk)
 	default:
 		return nil, fmt.Errorf("unknown health method %q", spec.Method)
 	}
 	return Guard(p, timeout, spec.Method, clk), nil
 }
 
-// Guard makes p safe to call: a panic becomes an Error result, and a
-// mechanism that does not return within its timeout plus a grace (it
-// ignores its context) is abandoned with an Error result. The grace lets
-// a mechanism report its own, more precise timeout first.
+// Guard makes p safe to call, and owns its deadline: p runs under a
+// context that ends after timeout, so every mechanism gives its own
+// verdict on a check that ran out of time. A panic becomes an Error
+// result, and a mechanism still running a while after its context ended
+// (it ignores it) is abandoned with an Error result.
 func Guard(p Prober, timeout time.Duration, method compose.HealthMethod, clk clock.Clock) Prober {
 	if clk == nil {
 		clk = clock.New()
 	}
-	return guarded{p: p, limit: timeout + max(timeout/4, 250*time.Millisecond), method: method, clock: clk}
+	return guarded{p: p, timeout: timeout, overrun: max(timeout/4, 250*time.Millisecond), method: method, clock: clk}
 }
 
 type guarded struct {
-	p      Prober
-	limit  time.Duration
-	method compose.HealthMethod
-	clock  clock.Clock
+	p       Prober
+	timeout time.Duration
+	// overrun is how long a mechanism is waited for once its context
+	// has ended.
+	overrun time.Duration
+	method  compose.HealthMethod
+	clock   clock.Clock
 }
 
 func (g guarded) Probe(ctx context.Context, id engine.ContainerID) Result {
 	began := g.clock.Now()
-	ctx, cancel := context.WithTimeout(ctx, g.limit)
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	// Buffered: an abandoned mechanism can still finish and exit.
 	ch := make(chan Result, 1)
@@ -187,25 +202,26 @@ func (g guarded) Probe(ctx context.Context, id engine.ContainerID) Result {
 	}()
 	select {
 	case r := <-ch:
-		if r.Method == "" {
-			r.Method = g.method
-		}
-		return r
+		return g.named(r)
 	case <-ctx.Done():
-		// A mechanism that honours its context answers at once: its own
-		// verdict (a timed-out check is a failed one) beats ours. The
-		// grace is real time: it only covers a goroutine hand-off.
-		grace := time.NewTimer(50 * time.Millisecond)
-		defer grace.Stop()
-		select {
-		case r := <-ch:
-			if r.Method == "" {
-				r.Method = g.method
-			}
-			return r
-		case <-grace.C:
-		}
-		return Result{Outcome: Error, Method: g.method, Latency: g.clock.Since(began),
-			Err: fmt.Errorf("probe did not return within %s: %w", g.limit, ctx.Err())}
 	}
+	// The deadline passed or the caller gave up: a mechanism that honours
+	// its context answers at once, with its own verdict.
+	overrun := time.NewTimer(g.overrun)
+	defer overrun.Stop()
+	select {
+	case r := <-ch:
+		return g.named(r)
+	case <-overrun.C:
+		return Result{Outcome: Error, Method: g.method, Latency: g.clock.Since(began),
+			Err: fmt.Errorf("probe did not return within %s: %w", g.timeout+g.overrun, ctx.Err())}
+	}
+}
+
+// named fills in the method of a result that does not say it.
+func (g guarded) named(r Result) Result {
+	if r.Method == "" {
+		r.Method = g.method
+	}
+	return r
 }

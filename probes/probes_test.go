@@ -22,14 +22,19 @@ type fakeEngine struct {
 	execErr error
 	argv    []string
 	opts    engine.ExecOptions
-	ctr     engine.Container
-	ctrErr  error
-	block   bool // ignore the context and hang
-	hang    bool // hang until the context ends, then return its error (as engine.Exec does)
+	// left is how long the exec had before its context's deadline.
+	left   time.Duration
+	ctr    engine.Container
+	ctrErr error
+	block  bool // ignore the context and hang
+	hang   bool // hang until the context ends, then return its error (as engine.Exec does)
 }
 
 func (f *fakeEngine) Exec(ctx context.Context, _ engine.ContainerID, argv []string, opts engine.ExecOptions) (engine.ExecResult, error) {
 	f.argv, f.opts = argv, opts
+	if d, ok := ctx.Deadline(); ok {
+		f.left = time.Until(d)
+	}
 	if f.block {
 		select {}
 	}
@@ -78,8 +83,8 @@ func TestCommandClassification(t *testing.T) {
 			if (tc.err != nil) != (r.Err != nil) {
 				t.Errorf("Err = %v, want the exec error %v kept", r.Err, tc.err)
 			}
-			if f.opts.Timeout != 2*time.Second || f.argv[0] != "/bin/sh" {
-				t.Errorf("exec got timeout %s argv %v", f.opts.Timeout, f.argv)
+			if f.left <= time.Second || f.left > 2*time.Second || f.argv[0] != "/bin/sh" {
+				t.Errorf("exec got %s to its deadline, argv %v; want the check's 2s", f.left, f.argv)
 			}
 		})
 	}
@@ -138,7 +143,7 @@ func TestHTTPClassification(t *testing.T) {
 	}{
 		{srv.URL + "/ok", Success, "HTTP 200"},
 		{srv.URL + "/down", Failure, "HTTP 503: model not loaded"},
-		// The seed checks == 200: other 2xx and redirects are unhealthy.
+		// Only 200 is healthy: other 2xx and redirects are not.
 		{srv.URL + "/created", Failure, "HTTP 204"},
 		{srv.URL + "/moved", Failure, "HTTP 302: <a href=\"/ok\">Found</a>."},
 		{srv.URL + "/slow", Failure, "no answer within 200ms"},
@@ -202,6 +207,23 @@ func TestGuardAbandonsHungMechanism(t *testing.T) {
 	}
 }
 
+// A caller giving up ends the wait too: a hung mechanism is abandoned an
+// overrun after the cancel, not after the check's full timeout.
+func TestGuardAbandonsHungMechanismOnCancel(t *testing.T) {
+	p, _ := ForSpec(compose.HealthSpec{Method: compose.HealthCommand, Command: []string{"true"}, Timeout: 4 * time.Second}, &fakeEngine{block: true}, 0, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	began := time.Now()
+	r := p.Probe(ctx, "c1")
+	if r.Outcome != Error || !errors.Is(r.Err, context.Canceled) {
+		t.Errorf("hung probe, caller cancelled = %s, want an Error", r)
+	}
+	// 50ms to the cancel + the 1s overrun of a 4s check.
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("returned after %s, want about 1.05s", took)
+	}
+}
+
 func TestForSpec(t *testing.T) {
 	f := &fakeEngine{ctr: engine.Container{State: engine.State{Status: engine.StatusRunning, Running: true}}}
 	if _, err := ForSpec(compose.HealthSpec{Method: compose.HealthHTTP}, f, 0, nil); err == nil {
@@ -241,20 +263,71 @@ func (f execFunc) Exec(context.Context, engine.ContainerID, []string, engine.Exe
 	return f()
 }
 
-// A check that hangs past its timeout is a failed check even when the
-// caller's deadline (the supervisor's, equal to the check's timeout) is
-// what ended it: before, that was an "error" and never counted, so the
-// service stayed STARTING for ever.
+// A check that hangs past its timeout is a failed check, whether the
+// caller set no deadline (the Guard's is the one) or one equal to the
+// check's timeout: before, the latter was an "error" and never counted, so
+// the service stayed STARTING for ever.
 func TestCommandHangingPastTimeoutFails(t *testing.T) {
 	const timeout = 100 * time.Millisecond
 	p, err := ForSpec(compose.HealthSpec{Method: compose.HealthCommand, Command: []string{"sleep", "60"}, Timeout: timeout}, &fakeEngine{hang: true}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	r := p.Probe(ctx, "c1")
-	if r.Outcome != Failure || !strings.Contains(r.Detail, "no exit within") {
-		t.Errorf("got %s (detail %q, err %v), want a failure: no exit within %s", r, r.Detail, r.Err, timeout)
+	for name, caller := range map[string]func() (context.Context, context.CancelFunc){
+		"no caller deadline": func() (context.Context, context.CancelFunc) { return context.WithCancel(t.Context()) },
+		"caller deadline":    func() (context.Context, context.CancelFunc) { return context.WithTimeout(t.Context(), timeout) },
+	} {
+		ctx, cancel := caller()
+		r := p.Probe(ctx, "c1")
+		cancel()
+		if r.Outcome != Failure || !strings.Contains(r.Detail, "no exit within") {
+			t.Errorf("%s: got %s (detail %q, err %v), want a failure: no exit within %s", name, r, r.Detail, r.Err, timeout)
+		}
+	}
+}
+
+// The engine's verdict on an exec past its deadline (ErrExecTimeout) is a
+// failed check.
+func TestCommandExecTimeoutFails(t *testing.T) {
+	ex := execCtxFunc(func(ctx context.Context) (engine.ExecResult, error) {
+		<-ctx.Done()
+		return engine.ExecResult{}, fmt.Errorf("exec %q in c1: %w after 100ms", "sleep", engine.ErrExecTimeout)
+	})
+	p := Guard(NewCommand(ex, []string{"sleep", "60"}, 100*time.Millisecond, nil), 100*time.Millisecond, compose.HealthCommand, nil)
+	if r := p.Probe(t.Context(), "c1"); r.Outcome != Failure || r.Detail != "no exit within 100ms" || !errors.Is(r.Err, engine.ErrExecTimeout) {
+		t.Errorf("got %s, want a failure: no exit within 100ms", r)
+	}
+}
+
+type execCtxFunc func(ctx context.Context) (engine.ExecResult, error)
+
+func (f execCtxFunc) Exec(ctx context.Context, _ engine.ContainerID, _ []string, _ engine.ExecOptions) (engine.ExecResult, error) {
+	return f(ctx)
+}
+
+// An HTTP check that cannot connect is an Error as a probe and a failed
+// check as health counts it; the engine's errors stay errors.
+func TestCountedHTTPRefusedIsAFailure(t *testing.T) {
+	p, err := ForSpec(compose.HealthSpec{Method: compose.HealthHTTP, URL: "http://" + closedPort(t) + "/health", Timeout: time.Second}, nil, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Probe(t.Context(), "")
+	if r.Outcome != Error {
+		t.Fatalf("closed port = %s, want an error", r)
+	}
+	c := r.Counted()
+	if c.Outcome != Failure || c.Detail != "no answer: "+r.String() || c.Latency != r.Latency || c.Err == nil {
+		t.Errorf("counted = %s (detail %q), want a failure: no answer: %s", c, c.Detail, r)
+	}
+	for _, r := range []Result{
+		{Outcome: Error, Method: compose.HealthCommand, Err: fmt.Errorf("x: %w", engine.ErrConflict)},
+		{Outcome: Error, Method: compose.HealthRunning, Err: fmt.Errorf("x: %w", engine.ErrNotFound)},
+		{Outcome: Failure, Method: compose.HealthHTTP, Detail: "HTTP 503"},
+		{Outcome: Success, Method: compose.HealthHTTP, Detail: "HTTP 200"},
+	} {
+		if c := r.Counted(); c.Outcome != r.Outcome || c.Detail != r.Detail {
+			t.Errorf("%s counted as %s", r, c)
+		}
 	}
 }

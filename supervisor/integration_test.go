@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hostagent/hostagent/cmd/hostagent/adapt"
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
-	"github.com/hostagent/hostagent/internal/bridge"
 	"github.com/hostagent/hostagent/internal/pidwatch"
 	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 	"github.com/hostagent/hostagent/internal/testsupport/redistest"
@@ -112,8 +112,8 @@ func newRealRig(t *testing.T, yaml string) *realRig {
 // with a stop function that waits for it.
 func (r *realRig) run(store state.Store) (*Supervisor, func()) {
 	sup := New(r.stack, r.plan, Config{StableWindow: time.Hour}, Deps{
-		Engine: bridge.Engine{C: r.client},
-		Probes: bridge.Probers(r.client, 2*time.Second, nil),
+		Engine: adapt.Engine{C: r.client},
+		Probes: adapt.Probers(r.client, 2*time.Second, nil),
 		Exits:  pidwatch.New(),
 		Store:  store,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -173,7 +174,8 @@ func TestReloadFallsBackToSIGHUPWithPid(t *testing.T) {
 		t.Fatalf("reload --pid with no API: exit %d\n%s%s", code, out, errOut)
 	}
 	err := sleeper.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || !strings.Contains(ee.String(), "hangup") {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || !strings.Contains(ee.String(), "hangup") {
 		t.Errorf("the process was not sent SIGHUP: %v", err)
 	}
 	code, _, errOut = runCLI(t, env, "reload")

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/hostagent/hostagent/api"
-	"github.com/hostagent/hostagent/internal/bridge"
+	"github.com/hostagent/hostagent/cmd/hostagent/adapt"
 	"github.com/hostagent/hostagent/supervisor"
 )
 
@@ -53,7 +53,7 @@ hostagent, a reboot). To keep it down across reboots: systemctl disable
 	}
 	defer c.Close()
 	say := progressPrinter(env.stdout)
-	err = supervisor.TearDown(ctx, bridge.Engine{C: c}, stack, plan, supervisor.DownOptions{Timeout: *timeout, Remove: true, Progress: say})
+	err = supervisor.TearDown(ctx, adapt.Engine{C: c}, stack, plan, supervisor.DownOptions{Timeout: *timeout, Remove: true, Progress: say})
 	nets, nerr := c.RemoveNetworks(ctx, stack.Name)
 	for _, n := range nets {
 		say("network "+n, "removed")

@@ -53,6 +53,21 @@ agent is down. Without SERVICE, every service that has a container.`, env)
 	if err != nil {
 		return fmt.Errorf("%w (is Podman running? the socket is %s)", err, cfg.DockerHost)
 	}
+	p := logsPrinter{c: c, env: env, prefix: !*noPrefix,
+		opts: engine.LogOptions{Follow: *follow, Tail: *tail, Since: *since, Timestamps: *stamps}}
+	return p.print(ctx, found, services)
+}
+
+// logsPrinter prints the services' logs, each line with its service's
+// prefix.
+type logsPrinter struct {
+	c      *engine.Client
+	env    *environment
+	opts   engine.LogOptions
+	prefix bool
+}
+
+func (p logsPrinter) print(ctx context.Context, found engine.Discovery, services []string) error {
 	width := 0
 	for _, s := range services {
 		width = max(width, len(s))
@@ -63,21 +78,21 @@ agent is down. Without SERVICE, every service that has a container.`, env)
 	for i, name := range services {
 		f, ok := found.Found[name]
 		if !ok {
-			fmt.Fprintf(env.stderr, "%s: no container (not created yet)\n", name)
+			fmt.Fprintf(p.env.stderr, "%s: no container (not created yet)\n", name)
 			continue
 		}
 		prefix := ""
-		if !*noPrefix {
+		if p.prefix {
 			prefix = fmt.Sprintf("%-*s | ", width, name)
 		}
-		out := &linePrefixer{mu: &mu, w: env.stdout, prefix: prefix}
-		errOut := &linePrefixer{mu: &mu, w: env.stderr, prefix: prefix}
+		out := &linePrefixer{mu: &mu, w: p.env.stdout, prefix: prefix}
+		errOut := &linePrefixer{mu: &mu, w: p.env.stderr, prefix: prefix}
 		run := func() {
-			errs[i] = c.Logs(ctx, f.Container.ID, engine.LogOptions{Follow: *follow, Tail: *tail, Since: *since, Timestamps: *stamps}, out, errOut)
+			errs[i] = p.c.Logs(ctx, f.Container.ID, p.opts, out, errOut)
 			out.flush()
 			errOut.flush()
 		}
-		if !*follow {
+		if !p.opts.Follow {
 			// One service after the other: readable without interleaving.
 			run()
 			continue

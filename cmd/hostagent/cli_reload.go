@@ -55,19 +55,8 @@ agent is sent SIGHUP instead (the converge then runs without waiting).`, env)
 	}
 	c, err := newAPIClient(env, cf)
 	if err == nil {
-		body, cerr := convergeCall(ctx, c, *wait)
-		if cerr == nil {
-			fmt.Fprintf(env.stdout, "reload: %s\n", stack.Name)
-			printConverge(env.stdout, body)
-			if err := convergeFailure(body); err != nil {
-				return err
-			}
-			if !body.Complete {
-				fmt.Fprintf(env.stdout, "still converging after %s; the agent goes on (hostagent status --watch)\n", *wait)
-			}
-			return nil
-		}
-		if !isAgentDown(cerr) || *pid <= 0 {
+		cerr := reloadConverge(ctx, env, c, stack.Name, *wait)
+		if cerr == nil || !isAgentDown(cerr) || *pid <= 0 {
 			return cerr
 		}
 		err = cerr
@@ -79,5 +68,23 @@ agent is sent SIGHUP instead (the converge then runs without waiting).`, env)
 		return fmt.Errorf("signal agent %d: %w", *pid, err)
 	}
 	fmt.Fprintf(env.stdout, "reload: %s ok (%d services); the agent's API did not answer, so agent %d was sent SIGHUP and converges without waiting\n", stack.Name, len(stack.Services), *pid)
+	return nil
+}
+
+// reloadConverge asks the agent to converge, waits up to wait and prints
+// what changed; a converge still going when the wait ends is not an error.
+func reloadConverge(ctx context.Context, env *environment, c *apiClient, project string, wait time.Duration) error {
+	body, err := convergeCall(ctx, c, wait)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "reload: %s\n", project)
+	printConverge(env.stdout, body)
+	if err := convergeFailure(body); err != nil {
+		return err
+	}
+	if !body.Complete {
+		fmt.Fprintf(env.stdout, "still converging after %s; the agent goes on (hostagent status --watch)\n", wait)
+	}
 	return nil
 }

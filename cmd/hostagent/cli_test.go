@@ -175,7 +175,9 @@ func startAgent(t *testing.T) *agent {
 		"ORCHESTRATOR_API_ADDR":   "127.0.0.1:1",
 		"ORCHESTRATOR_TOKEN_FILE": tokenFile,
 	}
-	os.WriteFile(a.env["ORCHESTRATOR_CONFIG"], nil, 0o600)
+	if err := os.WriteFile(a.env["ORCHESTRATOR_CONFIG"], nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return a
 }
 
@@ -311,7 +313,9 @@ func TestCLIExitCodes(t *testing.T) {
 
 func writeTemp(t *testing.T, content string) string {
 	p := filepath.Join(t.TempDir(), "f")
-	os.WriteFile(p, []byte(content), 0o600)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return p
 }
 

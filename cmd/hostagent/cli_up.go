@@ -125,7 +125,13 @@ or the agent is not running (systemctl start hostagent).`, env)
 		}
 	}
 	fmt.Fprintf(env.stdout, "converging %s (%d services)...\n", stack.Name, len(stack.Services))
-	b, err := convergeCall(ctx, c, *wait)
+	return upConverge(ctx, env, c, *wait)
+}
+
+// upConverge asks the agent to converge and prints what changed; a
+// converge not settled within wait is a failure.
+func upConverge(ctx context.Context, env *environment, c *apiClient, wait time.Duration) error {
+	b, err := convergeCall(ctx, c, wait)
 	if err != nil {
 		return err
 	}
@@ -134,7 +140,7 @@ or the agent is not running (systemctl start hostagent).`, env)
 		return err
 	}
 	if !b.Complete {
-		return &exitError{code: 1, err: fmt.Errorf("not settled within %s; the agent goes on (hostagent status --watch)", *wait)}
+		return &exitError{code: 1, err: fmt.Errorf("not settled within %s; the agent goes on (hostagent status --watch)", wait)}
 	}
 	return nil
 }

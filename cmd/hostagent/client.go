@@ -209,7 +209,7 @@ func (c *apiClient) unreachable(err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &exitError{code: 1, err: agentDownError{fmt.Errorf("cannot reach the agent at %s: %v\nIs it running? Check: systemctl status hostagent", c.where(), err)}}
+	return &exitError{code: 1, err: agentDownError{fmt.Errorf("cannot reach the agent at %s: %w\nIs it running? Check: systemctl status hostagent", c.where(), err)}}
 }
 
 // get and post call the API and decode a 2xx JSON answer into out (nil:
@@ -280,7 +280,7 @@ func (c *apiClient) statusError(code int, body []byte) error {
 	case code == http.StatusUnauthorized && c.withheld != "" && c.tokenErr == nil:
 		return &exitError{code: exitUnauthorized, err: fmt.Errorf("unauthorized: %s", c.withheld)}
 	case code == http.StatusUnauthorized && c.tokenErr != nil:
-		return &exitError{code: exitUnauthorized, err: fmt.Errorf("unauthorized: no token sent, the token file is not readable (%v); run as root, or pass --token-file", c.tokenErr)}
+		return &exitError{code: exitUnauthorized, err: fmt.Errorf("unauthorized: no token sent, the token file is not readable (%w); run as root, or pass --token-file", c.tokenErr)}
 	case code == http.StatusUnauthorized:
 		return &exitError{code: exitUnauthorized, err: fmt.Errorf("unauthorized: the agent refused the token from %s (%s)", c.tokenFile, e.Error)}
 	}

@@ -223,7 +223,7 @@ func splitList(v, sep string) []string {
 	return out
 }
 
-// parseSeconds accepts the seed's plain seconds ("30") or a Go duration.
+// parseSeconds accepts plain seconds ("30") or a Go duration.
 func parseSeconds(v string) (time.Duration, error) {
 	v = strings.TrimSpace(v)
 	if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {

@@ -106,7 +106,7 @@ func browser(t *testing.T) (context.Context, func() []string) {
 	return ctx, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), errs...) }
 }
 
-func js[T any](t *testing.T, ctx context.Context, expr string) T {
+func js[T any](ctx context.Context, t *testing.T, expr string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
@@ -116,7 +116,7 @@ func js[T any](t *testing.T, ctx context.Context, expr string) T {
 }
 
 // waitJS waits until expr is truthy in the page.
-func waitJS(t *testing.T, ctx context.Context, desc string, limit time.Duration, expr string) {
+func waitJS(ctx context.Context, t *testing.T, desc string, limit time.Duration, expr string) {
 	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(limit))); err != nil {
@@ -124,7 +124,7 @@ func waitJS(t *testing.T, ctx context.Context, desc string, limit time.Duration,
 	}
 }
 
-func screenshot(t *testing.T, ctx context.Context, name string) {
+func screenshot(ctx context.Context, t *testing.T, name string) {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -193,9 +193,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+a.apiAddr()+"/")); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "page rendered", 10*time.Second, `document.body.dataset.ready === 'true' && document.querySelectorAll('#phases .svc').length === 7`)
+	waitJS(ctx, t, "page rendered", 10*time.Second, `document.body.dataset.ready === 'true' && document.querySelectorAll('#phases .svc').length === 7`)
 	t.Logf("first meaningful render (every service card): %s after navigation", time.Since(t0).Round(time.Millisecond))
-	waitJS(t, ctx, "WebSocket live", 10*time.Second, `document.querySelector('#conn').dataset.state === 'live'`)
+	waitJS(ctx, t, "WebSocket live", 10*time.Second, `document.querySelector('#conn').dataset.state === 'live'`)
 
 	// Every service, phase by phase, in the plan's order.
 	var plan struct {
@@ -208,7 +208,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	shown := js[[]struct {
 		Title    string   `json:"title"`
 		Services []string `json:"services"`
-	}](t, ctx, `[...document.querySelectorAll('#phases .phase')].map(s => ({title: s.dataset.phase, services: [...s.querySelectorAll('.svc')].map(c => c.dataset.service)}))`)
+	}](ctx, t, `[...document.querySelectorAll('#phases .phase')].map(s => ({title: s.dataset.phase, services: [...s.querySelectorAll('.svc')].map(c => c.dataset.service)}))`)
 	if len(shown) != len(plan.Phases) {
 		t.Fatalf("page shows %d phase groups, plan has %d: %+v", len(shown), len(plan.Phases), shown)
 	}
@@ -218,30 +218,30 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"postgres", "redis", "ai-detector", "ai-llm", "ai-florence", "backend", "frontend"} {
-		if st := js[string](t, ctx, card(n, "status")); st != "running" {
+		if st := js[string](ctx, t, card(n, "status")); st != "running" {
 			t.Errorf("%s shows %q, want running", n, st)
 		}
 	}
-	if got := js[string](t, ctx, `document.querySelector('#phases [data-service="ai-llm"] [data-f="ports"] dd').textContent`); !strings.Contains(got, "→8080/tcp") {
+	if got := js[string](ctx, t, `document.querySelector('#phases [data-service="ai-llm"] [data-f="ports"] dd').textContent`); !strings.Contains(got, "→8080/tcp") {
 		t.Errorf("ai-llm ports: %q", got)
 	}
-	if n := js[int](t, ctx, `document.querySelectorAll('#gantt .grow .bar.real').length`); n != 7 {
+	if n := js[int](ctx, t, `document.querySelectorAll('#gantt .grow .bar.real').length`); n != 7 {
 		t.Errorf("timeline shows %d actual bars, want 7", n)
 	}
-	if n := js[int](t, ctx, `document.querySelectorAll('#gantt .grow.crit').length`); n == 0 {
+	if n := js[int](ctx, t, `document.querySelectorAll('#gantt .grow.crit').length`); n == 0 {
 		t.Error("timeline marks no critical path")
 	}
 
 	// GPU: this machine has none.
-	waitJS(t, ctx, "GPU panel", 10*time.Second, `document.querySelector('#nvml')?.textContent.includes('NVML unavailable')`)
+	waitJS(ctx, t, "GPU panel", 10*time.Second, `document.querySelector('#nvml')?.textContent.includes('NVML unavailable')`)
 
 	// Restart without the token: the explanation, no request, no change.
 	before := a.services()["frontend"]
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#phases [data-service="frontend"] [data-a="restart"]`))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "no-token explanation", 5*time.Second, `document.querySelector('#notice').textContent.includes('/etc/hostagent/token')`)
-	if js[bool](t, ctx, `document.querySelector('#confirm').open`) {
+	waitJS(ctx, t, "no-token explanation", 5*time.Second, `document.querySelector('#notice').textContent.includes('/etc/hostagent/token')`)
+	if js[bool](ctx, t, `document.querySelector('#confirm').open`) {
 		t.Error("confirmation opened without a token")
 	}
 	time.Sleep(time.Second)
@@ -262,7 +262,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// podman kill: the row turns to the failure state within 1 s. A
 	// MutationObserver stamps the moment, so polling gaps do not count.
-	js[bool](t, ctx, `(() => { const c = document.querySelector('#phases [data-service="ai-florence"]');
+	js[bool](ctx, t, `(() => { const c = document.querySelector('#phases [data-service="ai-florence"]');
 		window.failAt = 0; new MutationObserver(() => { if (!window.failAt && c.dataset.tone === 'fail') window.failAt = Date.now(); })
 		.observe(c, {attributes: true}); return true; })()`)
 	killStart := time.Now()
@@ -270,15 +270,15 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("podman kill: %v %s", err, out)
 	}
 	killed := time.Now()
-	waitJS(t, ctx, "ai-florence shown failed", 5*time.Second, `window.failAt > 0`)
-	failAt := time.UnixMilli(int64(js[float64](t, ctx, `window.failAt`)))
+	waitJS(ctx, t, "ai-florence shown failed", 5*time.Second, `window.failAt > 0`)
+	failAt := time.UnixMilli(int64(js[float64](ctx, t, `window.failAt`)))
 	t.Logf("ai-florence shown failed %s after podman kill began, %s after it returned",
 		failAt.Sub(killStart).Round(time.Millisecond), failAt.Sub(killed).Round(time.Millisecond))
 	if d := failAt.Sub(killed); d > time.Second {
 		t.Errorf("ai-florence turned to the failure state %s after the kill, want within 1s", d)
 	}
-	waitJS(t, ctx, "ai-florence back to running", 60*time.Second, card("ai-florence", "status")+` === 'running'`)
-	if got := js[string](t, ctx, `document.querySelector('#phases [data-service="ai-florence"] [data-f="failures"] dd').textContent`); got != "1" {
+	waitJS(ctx, t, "ai-florence back to running", 60*time.Second, card("ai-florence", "status")+` === 'running'`)
+	if got := js[string](ctx, t, `document.querySelector('#phases [data-service="ai-florence"] [data-f="failures"] dd').textContent`); got != "1" {
 		t.Errorf("ai-florence failures shown %q, want 1", got)
 	}
 
@@ -289,61 +289,61 @@ func TestDashboardInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "token kept", 5*time.Second, `sessionStorage.getItem('hostagent.token') === 's3cret-token' && !document.querySelector('#auth-ok').hidden`)
-	if !strings.HasSuffix(js[string](t, ctx, `location.href`), "/") {
+	waitJS(ctx, t, "token kept", 5*time.Second, `sessionStorage.getItem('hostagent.token') === 's3cret-token' && !document.querySelector('#auth-ok').hidden`)
+	if !strings.HasSuffix(js[string](ctx, t, `location.href`), "/") {
 		t.Error("the token form changed the URL")
 	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#phases [data-service="frontend"] [data-a="restart"]`))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "confirmation", 5*time.Second, `document.querySelector('#confirm').open`)
+	waitJS(ctx, t, "confirmation", 5*time.Second, `document.querySelector('#confirm').open`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#confirm-ok`))); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "restart in the event log", 10*time.Second,
+	waitJS(ctx, t, "restart in the event log", 10*time.Second,
 		`[...document.querySelectorAll('#ev-list li[data-service="frontend"]')].some(li => li.textContent.includes('Manual restart initiated'))`)
-	waitJS(t, ctx, "frontend running again, one restart shown", 60*time.Second, card("frontend", "status")+` === 'running' && `+
+	waitJS(ctx, t, "frontend running again, one restart shown", 60*time.Second, card("frontend", "status")+` === 'running' && `+
 		fmt.Sprintf(`document.querySelector('#phases [data-service="frontend"] [data-f="restarts"] dd').textContent === '%d'`, before.RestartCount+1))
 	if s := a.services()["frontend"]; s.RestartCount != before.RestartCount+1 {
 		t.Errorf("frontend restart count %d, want %d", s.RestartCount, before.RestartCount+1)
 	}
 	// The timeline keeps the bring-up and counts the later restarts.
-	if n := js[int](t, ctx, `document.querySelectorAll('#gantt .grow .bar.real').length`); n != 7 {
+	if n := js[int](ctx, t, `document.querySelectorAll('#gantt .grow .bar.real').length`); n != 7 {
 		t.Errorf("after the restarts the timeline shows %d actual bars, want 7", n)
 	}
-	if got := js[string](t, ctx, `document.querySelector('#gantt [data-service="ai-florence"] .gval').textContent`); !strings.Contains(got, "restarted 1×") {
+	if got := js[string](ctx, t, `document.querySelector('#gantt [data-service="ai-florence"] .gval').textContent`); !strings.Contains(got, "restarted 1×") {
 		t.Errorf("ai-florence timeline: %q, want the restart counted", got)
 	}
 
 	// Disable and enable through the page: DISABLED with its reason, then back.
 	for _, step := range []struct{ button, badge, note string }{{"Disable", "DISABLED", "DISABLED: Service disabled"}, {"Enable", "RUNNING", ""}} {
 		sel := `#phases [data-service="frontend"] [data-a="toggle"]`
-		if got := js[string](t, ctx, `document.querySelector('`+sel+`').textContent`); got != step.button {
+		if got := js[string](ctx, t, `document.querySelector('`+sel+`').textContent`); got != step.button {
 			t.Fatalf("frontend toggle says %q, want %q", got, step.button)
 		}
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
 			t.Fatal(err)
 		}
-		waitJS(t, ctx, step.button+" confirmation", 5*time.Second, `document.querySelector('#confirm').open`)
+		waitJS(ctx, t, step.button+" confirmation", 5*time.Second, `document.querySelector('#confirm').open`)
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#confirm-ok`))); err != nil {
 			t.Fatal(err)
 		}
-		waitJS(t, ctx, "frontend "+step.badge, 10*time.Second, fmt.Sprintf(
+		waitJS(ctx, t, "frontend "+step.badge, 10*time.Second, fmt.Sprintf(
 			`document.querySelector('#phases [data-service="frontend"] .badge').textContent === %q && document.querySelector('#phases [data-service="frontend"] [data-f="detail"] dd').textContent === %q`, step.badge, step.note))
 	}
 
 	// Keyboard: Enter on a focused Restart opens the confirmation, Escape
 	// cancels it, and nothing is restarted.
 	redis := a.services()["redis"]
-	js[bool](t, ctx, `document.querySelector('#phases [data-service="redis"] [data-a="restart"]').focus(), true`)
+	js[bool](ctx, t, `document.querySelector('#phases [data-service="redis"] [data-a="restart"]').focus(), true`)
 	if err := chromedp.Do(ctx, chromedp.KeyEvent("\r")); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "confirmation from the keyboard", 5*time.Second, `document.querySelector('#confirm').open`)
+	waitJS(ctx, t, "confirmation from the keyboard", 5*time.Second, `document.querySelector('#confirm').open`)
 	if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Escape)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, "Escape closes the confirmation", 5*time.Second, `!document.querySelector('#confirm').open`)
+	waitJS(ctx, t, "Escape closes the confirmation", 5*time.Second, `!document.querySelector('#confirm').open`)
 	time.Sleep(time.Second)
 	if s := a.services()["redis"]; s.RestartCount != redis.RestartCount || s.ContainerID != redis.ContainerID {
 		t.Errorf("a cancelled confirmation restarted redis: %+v -> %+v", redis, s)
@@ -353,22 +353,22 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#ev-filter`), "frontend")); err != nil {
 		t.Fatal(err)
 	}
-	js[bool](t, ctx, `document.querySelector('#ev-filter').dispatchEvent(new Event('change')), true`)
-	if n := js[int](t, ctx, `[...document.querySelectorAll('#ev-list li[data-service]')].filter(li => !li.hidden && li.dataset.service !== 'frontend').length`); n != 0 {
+	js[bool](ctx, t, `document.querySelector('#ev-filter').dispatchEvent(new Event('change')), true`)
+	if n := js[int](ctx, t, `[...document.querySelectorAll('#ev-list li[data-service]')].filter(li => !li.hidden && li.dataset.service !== 'frontend').length`); n != 0 {
 		t.Errorf("filter on frontend still shows %d other events", n)
 	}
-	js[bool](t, ctx, `(document.querySelector('#ev-filter').value = '', document.querySelector('#ev-filter').dispatchEvent(new Event('change')), true)`)
+	js[bool](ctx, t, `(document.querySelector('#ev-filter').value = '', document.querySelector('#ev-filter').dispatchEvent(new Event('change')), true)`)
 	time.Sleep(1500 * time.Millisecond) // let the uptimes tick for the picture
-	screenshot(t, ctx, "dashboard.png")
+	screenshot(ctx, t, "dashboard.png")
 
 	// A phone: one column, nothing wider than the screen.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
 		t.Fatal(err)
 	}
-	if w := js[int](t, ctx, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
+	if w := js[int](ctx, t, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
 		t.Errorf("on a 390 px screen the page is %d px too wide", w)
 	}
-	screenshot(t, ctx, "dashboard-phone.png")
+	screenshot(ctx, t, "dashboard-phone.png")
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
 	}
@@ -381,12 +381,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		res := js[struct {
 			Checked int      `json:"checked"`
 			Bad     []string `json:"bad"`
-		}](t, ctx, contrastJS)
+		}](ctx, t, contrastJS)
 		if res.Checked < 100 || len(res.Bad) > 0 {
 			t.Errorf("%s scheme: %d text elements checked, below 4.5:1 contrast:\n%s", scheme, res.Checked, strings.Join(res.Bad, "\n"))
 		}
 	}
-	screenshot(t, ctx, "dashboard-dark.png")
+	screenshot(ctx, t, "dashboard-dark.png")
 	if err := chromedp.Do(ctx, colorScheme("")); err != nil {
 		t.Fatal(err)
 	}
@@ -394,10 +394,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	// The agent restarts: the page says it is reconnecting, then that it is
 	// back, on its own.
 	a.stop(syscall.SIGTERM)
-	waitJS(t, ctx, "page says it reconnects", 10*time.Second, `document.querySelector('#conn').dataset.state === 'down' && document.querySelector('#conn').textContent.includes('reconnecting')`)
+	waitJS(ctx, t, "page says it reconnects", 10*time.Second, `document.querySelector('#conn').dataset.state === 'down' && document.querySelector('#conn').textContent.includes('reconnecting')`)
 	a.start()
-	waitJS(t, ctx, "page reconnected", 60*time.Second, `document.querySelector('#conn').dataset.state === 'live' && document.querySelector('#conn').textContent.includes('Reconnected')`)
-	waitJS(t, ctx, "services after the reconnect", 30*time.Second, `document.querySelectorAll('#phases .svc[data-status="running"]').length === 7`)
+	waitJS(ctx, t, "page reconnected", 60*time.Second, `document.querySelector('#conn').dataset.state === 'live' && document.querySelector('#conn').textContent.includes('Reconnected')`)
+	waitJS(ctx, t, "services after the reconnect", 30*time.Second, `document.querySelectorAll('#phases .svc[data-status="running"]').length === 7`)
 
 	if errs := pageErrors(); len(errs) > 0 {
 		t.Errorf("page errors:\n%s", strings.Join(errs, "\n"))

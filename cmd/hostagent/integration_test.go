@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -111,7 +112,8 @@ func (a *liveAgent) cli(args ...string) (int, string) {
 	cmd := exec.Command(a.bin, args...)
 	cmd.Env = a.env
 	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		return ee.ExitCode(), string(out)
 	} else if err != nil {
 		a.t.Fatalf("%v: %v", args, err)

@@ -89,8 +89,12 @@ func TestValidate(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yml")
 	bad := filepath.Join(dir, "bad.yml")
-	os.WriteFile(good, []byte("services:\n  a: {image: x}\n"), 0o644)
-	os.WriteFile(bad, []byte("services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n"), 0o644)
+	if err := os.WriteFile(good, []byte("services:\n  a: {image: x}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if code, out, stderr := runCLI(t, nil, "validate", "-f", good); code != 0 || !strings.Contains(out, "ok") {
 		t.Errorf("good: exit %d %q %q", code, out, stderr)
 	}
@@ -117,7 +121,9 @@ func TestHelpAndUnknownCommand(t *testing.T) {
 func TestConfigPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "config.yaml")
-	os.WriteFile(file, []byte("api_addr: 127.0.0.1:1111\nstate_dir: /from/file\nhealth_check_interval: 12\nprofiles: [a]\n"), 0o644)
+	if err := os.WriteFile(file, []byte("api_addr: 127.0.0.1:1111\nstate_dir: /from/file\nhealth_check_interval: 12\nprofiles: [a]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{"ORCHESTRATOR_CONFIG": file, "ORCHESTRATOR_STATE_DIR": "/from/env", "ORCHESTRATOR_HEALTH_CHECK_TIMEOUT": "2", "ORCHESTRATOR_STABLE_WINDOW": "90s"}
 	c, err := loadConfig(func(k string) string { return env[k] })
 	if err != nil {
@@ -133,7 +139,9 @@ func TestConfigPrecedence(t *testing.T) {
 		t.Errorf("flags did not win: %+v", c)
 	}
 
-	os.WriteFile(file, []byte("api_adress: x\n"), 0o644)
+	if err := os.WriteFile(file, []byte("api_adress: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := loadConfig(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), file) {
 		t.Errorf("unknown key: err = %v, want an error naming the file", err)
 	}

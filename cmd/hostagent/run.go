@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/hostagent/hostagent/api"
+	"github.com/hostagent/hostagent/cmd/hostagent/adapt"
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
 	"github.com/hostagent/hostagent/gpu"
-	"github.com/hostagent/hostagent/internal/bridge"
 	"github.com/hostagent/hostagent/internal/clock"
 	"github.com/hostagent/hostagent/internal/logging"
 	"github.com/hostagent/hostagent/internal/pidwatch"
@@ -168,8 +168,8 @@ func newAgent(ctx context.Context, cfg config, stack *compose.Stack, plan *compo
 	metrics.SetVersion(version)
 	a.metrics = metrics
 	a.sup = supervisor.New(stack, plan, supervisor.Config{OnTick: a.onTick, StableWindow: cfg.StableWindow, KeepOutdated: !cfg.RecreateOutdated}, supervisor.Deps{
-		Engine:  bridge.Engine{C: a.engine},
-		Probes:  bridge.Probers(a.engine, cfg.HealthCheckTimeout, a.clock),
+		Engine:  adapt.Engine{C: a.engine},
+		Probes:  adapt.Probers(a.engine, cfg.HealthCheckTimeout, a.clock),
 		Gate:    gate,
 		Exits:   pidwatch.New(),
 		Store:   a.store,

@@ -32,7 +32,7 @@ func TestExitIsSignalled(t *testing.T) {
 	}
 	killed := time.Now()
 	_ = cmd.Process.Kill()
-	go cmd.Wait()
+	go func() { _ = cmd.Wait() }()
 	select {
 	case <-exited:
 		t.Logf("exit seen %s after the kill", time.Since(killed))

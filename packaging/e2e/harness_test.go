@@ -215,7 +215,7 @@ func (p *hostPodman) startService() error {
 		if time.Now().After(deadline) {
 			p.stopLocked()
 			log, _ := os.ReadFile(p.log)
-			return fmt.Errorf("podman API socket %s did not answer /_ping within 20s (last error %v); service log:\n%s", p.service, err, log)
+			return fmt.Errorf("podman API socket %s did not answer /_ping within 20s (last error %w); service log:\n%s", p.service, err, log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -1,6 +1,7 @@
-// Package bridge adapts the engine and probes packages to the narrow
+// Package adapt presents the engine and probes packages as the narrow
 // interfaces the supervisor declares, so neither side imports the other.
-package bridge
+// It maps types only: the rules live in engine, probes and supervisor.
+package adapt
 
 import (
 	"context"
@@ -10,8 +11,6 @@ import (
 
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/engine"
-	"github.com/hostagent/hostagent/internal/clock"
-	"github.com/hostagent/hostagent/probes"
 	"github.com/hostagent/hostagent/supervisor"
 )
 
@@ -56,14 +55,7 @@ func (a Engine) ImageReady(ctx context.Context, st *compose.Stack, svc *compose.
 }
 
 func (a Engine) Create(ctx context.Context, st *compose.Stack, svc *compose.Service) (supervisor.Container, error) {
-	id, err := a.C.Create(ctx, st, svc.Name)
-	if errors.Is(err, engine.ErrConflict) {
-		// A container of that name exists but was not adopted (created by
-		// hand without labels): replace it, as compose up would.
-		if rmErr := a.C.Remove(ctx, engine.ContainerID(engine.ContainerName(st.Name, *svc)), true); rmErr == nil {
-			id, err = a.C.Create(ctx, st, svc.Name)
-		}
-	}
+	id, err := a.C.CreateReplacing(ctx, st, svc.Name)
 	if err != nil {
 		return supervisor.Container{}, err
 	}
@@ -184,49 +176,4 @@ func toContainer(c engine.Container) supervisor.Container {
 		ConfigHash: c.ConfigHash,
 		PID:        c.State.PID,
 	}
-}
-
-// Probers builds each service's prober from its health spec.
-func Probers(c *engine.Client, defaultTimeout time.Duration, clk clock.Clock) supervisor.ProberFactory {
-	return func(svc *compose.Service) supervisor.Prober {
-		p, err := probes.ForSpec(svc.Health, c, defaultTimeout, clk)
-		if err != nil {
-			return brokenProber{err}
-		}
-		return proberAdapter{p: p, http: svc.Health.Method == compose.HealthHTTP}
-	}
-}
-
-type proberAdapter struct {
-	p    probes.Prober
-	http bool
-}
-
-// Probe maps a probe result onto the supervisor's. An HTTP check that
-// cannot connect is a failed check: the service is not answering, and the
-// agent, not the engine, is the one asking. (Errors of command and status
-// checks come from the engine and never flip health.)
-func (a proberAdapter) Probe(ctx context.Context, id string) supervisor.ProbeResult {
-	r := a.p.Probe(ctx, engine.ContainerID(id))
-	out := supervisor.ProbeResult{Healthy: r.Healthy(), Output: r.Detail, Latency: r.Latency}
-	if r.Outcome == probes.Error && a.http {
-		out.Output = "no answer: " + r.String()
-		return out
-	}
-	if r.Outcome == probes.Error {
-		out.Err = r.Err
-		if out.Err == nil {
-			out.Err = errors.New(r.Detail)
-		}
-	}
-	return out
-}
-
-// brokenProber reports a spec the probes package refused as a failing
-// check, so the service shows unhealthy with the reason instead of
-// waiting forever.
-type brokenProber struct{ err error }
-
-func (b brokenProber) Probe(context.Context, string) supervisor.ProbeResult {
-	return supervisor.ProbeResult{Healthy: false, Output: "health check cannot run: " + b.err.Error()}
 }

@@ -1,4 +1,4 @@
-package bridge
+package adapt
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func TestProbeOutcomesMapOntoHealth(t *testing.T) {
 	}{
 		{"success", proberAdapter{p: stubProber{probes.Result{Outcome: probes.Success}}}, true, false},
 		{"failure", proberAdapter{p: stubProber{probes.Result{Outcome: probes.Failure, Detail: "HTTP 503"}}}, false, false},
-		{"HTTP refused is a failed check", proberAdapter{p: stubProber{refused}, http: true}, false, false},
+		{"HTTP refused is a failed check", proberAdapter{p: stubProber{refused}}, false, false},
 		{"engine error is not a verdict", proberAdapter{p: stubProber{execFailed}}, false, true},
 	}
 	for _, tc := range cases {
