@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,15 +20,17 @@ import (
 	"github.com/hostagent/hostagent/tools/loadgen"
 )
 
-// seedService is one service of the seed-shaped stack.
-type seedService struct {
+// nineService is one service of a 9-service stack shaped like the nemotron
+// stack.
+type nineService struct {
 	name, category string
 	delay          time.Duration
 	deps           []string
 }
 
-// seedServices is the seed's stack with its startup times scaled down 20x.
-var seedServices = []seedService{
+// nineServices is that stack: the nemotron stack's services and
+// dependencies, with startup times scaled down 20x.
+var nineServices = []nineService{
 	{"postgres", "infrastructure", 500 * time.Millisecond, nil},
 	{"redis", "infrastructure", 250 * time.Millisecond, nil},
 	{"ai-detector", "ai", 3 * time.Second, nil},
@@ -41,26 +42,27 @@ var seedServices = []seedService{
 	{"frontend", "frontend", time.Second, []string{"backend"}},
 }
 
-// seedImage plays every seed service: testsvc, with a curl (and the other
-// tools real images' checks call) that asks it, so the file's exec check
-// passes when Podman runs it for Compose, as it would in a real image.
-const seedImage = "localhost/hostagent-bench-seed:latest"
+// nineImage plays every one of those services: testsvc, with a curl (and
+// the other tools real images' checks call) that asks it, so the file's
+// exec check passes when Podman runs it for Compose, as it would in a real
+// image.
+const nineImage = "localhost/hostagent-bench-nine:latest"
 
-// seedStack is seedServices as a compose file: services become healthy
+// nineStack is nineServices as a compose file: services become healthy
 // HEALTHY_AFTER after their process starts, checked over HTTP on the port
 // published at portBase+i. No start_interval: how fast readiness is seen
 // is the agent's own doing.
-func seedStack(portBase int) string {
+func nineStack(portBase int) string {
 	var b strings.Builder
 	b.WriteString("services:\n")
-	for i, s := range seedServices {
+	for i, s := range nineServices {
 		fmt.Fprintf(&b, `  %s:
     image: %s
     environment: {HEALTHY_AFTER: %s}
     ports: ['127.0.0.1:%d:8080']
     healthcheck: {test: ['CMD', 'curl', '-f', 'http://localhost:8080/health'], interval: 10s, timeout: 2s, retries: 3, start_period: 60s}
     x-hostagent: {category: %s, startup_time: %s}
-`, s.name, seedImage, s.delay, portBase+i, s.category, s.delay)
+`, s.name, nineImage, s.delay, portBase+i, s.category, s.delay)
 		if len(s.deps) > 0 {
 			b.WriteString("    depends_on:\n")
 			for _, d := range s.deps {
@@ -144,7 +146,7 @@ func benchDetection(ctx context.Context, o options, pm *podmantest.Service) ([]r
 		}
 		t0 := time.Now()
 		if out, err := a.pm.Podman(ctx, "kill", a.project+"-"+name+"-1"); err != nil {
-			return nil, nil, fmt.Errorf("podman kill %s: %v %s", name, err, out)
+			return nil, nil, fmt.Errorf("podman kill %s: %w %s", name, err, out)
 		}
 
 		var issued time.Time
@@ -230,7 +232,7 @@ func benchIdle(ctx context.Context, o options, pm *podmantest.Service) ([]row, [
 	// API service while it ran, and the agent's create window from its log.
 	agentTicks, _, _ := procStat(a.cmd.Process.Pid)
 	pm1, _, _ := procStat(podmanPID)
-	cFirst, cLast, nCreated := logSpan(filepath.Join(a.dir, "agent.log"), `msg="Container created"`)
+	cFirst, cLast, nCreated := logSpan(a.logPath, `msg="Container created"`)
 	busy := fmt.Sprintf("during it the agent used %.1f s of CPU and Podman's API service %.1f s; the agent's creates ran from +%.2f s to +%.2f s (%d)",
 		float64(agentTicks)/100, float64(pm1-pm0)/100, cFirst.Sub(a.launched).Seconds(), cLast.Sub(a.launched).Seconds(), nCreated)
 	fmt.Printf("   %s\n", busy)
@@ -305,11 +307,11 @@ func findPID(needle string) int {
 }
 
 func benchREST(ctx context.Context, o options, pm *podmantest.Service) ([]row, []string, error) {
-	base, err := freePorts(len(seedServices) + 1)
+	base, err := freePorts(len(nineServices) + 1)
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := startAgent(ctx, o.bin, pm, "rest", seedStack(base), base+len(seedServices))
+	a, err := startAgent(ctx, o.bin, pm, "rest", nineStack(base), base+len(nineServices))
 	if err != nil {
 		return nil, nil, err
 	}

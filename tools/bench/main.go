@@ -73,7 +73,7 @@ func run(ctx context.Context, o options) error {
 	if err := pm.EnsureImages(ctx); err != nil {
 		return err
 	}
-	if err := pm.EnsureStandins(ctx, []podmantest.Standin{{Image: seedImage, Service: "seed", Port: 8080}}); err != nil {
+	if err := pm.EnsureStandins(ctx, []podmantest.Standin{{Image: nineImage, Service: "nine", Port: 8080}}); err != nil {
 		return err
 	}
 	var rows []row

@@ -215,7 +215,7 @@ func benchNemotron(ctx context.Context, o options, pm *podmantest.Service) ([]ro
 	for _, s := range nemotronStandins {
 		l, err := net.Listen("tcp", fmt.Sprintf(":%d", s.Port))
 		if err != nil {
-			return nil, nil, fmt.Errorf("host port %d is taken (%v): the nemotron file publishes fixed ports; free them", s.Port, err)
+			return nil, nil, fmt.Errorf("host port %d is taken (%w): the nemotron file publishes fixed ports; free them", s.Port, err)
 		}
 		l.Close()
 	}
