@@ -383,7 +383,7 @@ func scaleRows(n int, fresh, again bringUp, fl floors) []row {
 
 func scaleNotes(n int, fresh, again bringUp, fl floors) []string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Scale: the agent brings up the same %d busybox `sleep` services (no compose healthcheck, so running is ready) twice in one run, each clocked from the launch of `hostagent run` to the latest container StartedAt (podman inspect), the clock the other bring-ups use (launch, the agent's own start included). "+
+	fmt.Fprintf(&b, "Scale: the agent brings up the same %d busybox `sleep` services (no compose healthcheck, so running is ready) twice in one run, each clocked from the launch of `hostagent run` (the agent's own start included) to the latest container StartedAt (podman inspect); with no health check a running container is ready, so no poller is needed. "+
 		"Fresh: no container exists (%s). Existing: the agent is stopped with SIGTERM (it leaves the stack running), the bench stops every container (`podman stop -t 0`), and `hostagent run` is launched again with the same state directory, as `systemctl start hostagent` after a reboot would be (%s); the bench checks that it created nothing and that the container IDs are unchanged. ",
 		n, fresh, again)
 	fmt.Fprintf(&b, "Floors, measured after the agent stops, on the same containers and through the same API calls (engine.Create, which on Podman creates through the Docker-compatible API for a service without CDI devices, and engine.Start), one call after another: "+
