@@ -8,9 +8,11 @@
 // exists, with engine.Create and with a bare create, against the starts
 // of pre-created ones. overlap: starts from one client against two at
 // once, and each create variant alone against beside a stream of starts.
-// It prints tables; nothing is written. The machine should be quiet.
+// calls: the API requests one engine.Create makes, timed through a
+// recording proxy. It prints tables; nothing is written. The machine
+// should be quiet.
 //
-//	go run ./tools/podmancost -n 20 -rounds 3 -parts specs,pipeline,overlap
+//	go run ./tools/podmancost -n 20 -rounds 3 -parts specs,pipeline,overlap,calls
 package main
 
 import (
@@ -45,7 +47,7 @@ const project = "hab-cost"
 
 func main() {
 	n := flag.Int("n", 20, "containers per measurement")
-	parts := flag.String("parts", "specs,pipeline,overlap", "which measurements to make")
+	parts := flag.String("parts", "specs,pipeline,overlap,calls", "which measurements to make")
 	rounds := flag.Int("rounds", 3, "rounds of the pipeline and overlap measurements")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -122,6 +124,7 @@ func run(ctx context.Context, n, rounds int, parts []string) error {
 		{"specs", func(ctx context.Context, _ int) error { return l.specs(ctx) }},
 		{"pipeline", l.pipeline},
 		{"overlap", l.overlap},
+		{"calls", func(ctx context.Context, _ int) error { return l.calls(ctx) }},
 	} {
 		if !slices.Contains(parts, p.name) {
 			continue
@@ -567,4 +570,74 @@ func stat(ds []time.Duration) string {
 		sum += d
 	}
 	return fmt.Sprintf("%6.1f / %8.1f", ms(s[len(s)/2]), ms(sum))
+}
+
+// calls lists the API requests engine.Create makes, each with its time,
+// through a recording proxy in front of the Podman socket: what one
+// create of the agent costs, call by call.
+func (l *lab) calls(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "podmancost-proxy")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "proxy.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	type call struct {
+		what string
+		took time.Duration
+	}
+	var mu sync.Mutex
+	var seen []call
+	upstream := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", l.pm.Socket)
+	}}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.RequestURI = ""
+		r.URL.Scheme, r.URL.Host = "http", "d"
+		t0 := time.Now()
+		resp, err := upstream.RoundTrip(r)
+		took := time.Since(t0)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+		mu.Lock()
+		seen = append(seen, call{r.Method + " " + r.URL.Path, took})
+		mu.Unlock()
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	c, err := engine.New(engine.Options{Host: "unix://" + sock})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Printf("\nengine.Create through a recording proxy, call by call (ms; the proxy adds its own hop)\n")
+	for i := range min(l.n, 3) {
+		mu.Lock()
+		seen = nil
+		mu.Unlock()
+		_, d, err := timed(func() (engine.ContainerID, error) { return c.Create(ctx, l.st, fmt.Sprintf("svc%03d", i)) })
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		var parts []string
+		for _, s := range seen {
+			parts = append(parts, fmt.Sprintf("%s %.1f", s.what, ms(s.took)))
+		}
+		mu.Unlock()
+		fmt.Printf("  create %d: %.1f in all: %s\n", i+1, ms(d), strings.Join(parts, "; "))
+	}
+	return l.removeAll(ctx)
 }
