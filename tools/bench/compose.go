@@ -30,15 +30,15 @@ func composeBin() string {
 	return matches[len(matches)-1]
 }
 
-// seedInterval is the health-check interval seedStack writes.
-const seedInterval = 10 * time.Second
+// nineInterval is the health-check interval nineStack writes.
+const nineInterval = 10 * time.Second
 
-// composeOnce brings the seed-shaped stack up with `docker-compose up -d
+// composeOnce brings the 9-service stack up with `docker-compose up -d
 // --wait` on the private Podman and returns launch → every service's
 // first 200 as the independent poller saw it (s), and launch → Compose's
 // own exit (s).
 func composeOnce(ctx context.Context, bin string, pm *podmantest.Service, i int) (span, exited float64, err error) {
-	portBase, err := freePorts(len(seedServices))
+	portBase, err := freePorts(len(nineServices))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -52,7 +52,7 @@ func composeOnce(ctx context.Context, bin string, pm *podmantest.Service, i int)
 	}
 	project := fmt.Sprintf("hab-compose%d", i)
 	file := filepath.Join(dir, "docker-compose.yml")
-	if err := os.WriteFile(file, []byte("name: "+project+"\n"+seedStack(portBase)), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte("name: "+project+"\n"+nineStack(portBase)), 0o644); err != nil {
 		return 0, 0, err
 	}
 	_ = pm.Cleanup(ctx, project)
@@ -66,7 +66,7 @@ func composeOnce(ctx context.Context, bin string, pm *podmantest.Service, i int)
 	hcCtx, stopHC := context.WithCancel(ctx)
 	var hcWG sync.WaitGroup
 	hcWG.Add(1)
-	go func() { defer hcWG.Done(); runHealthTimers(hcCtx, c, pm, project, seedInterval) }()
+	go func() { defer hcWG.Done(); runHealthTimers(hcCtx, c, pm, project, nineInterval) }()
 	defer func() { stopHC(); hcWG.Wait() }()
 
 	logs, err := os.Create(filepath.Join(dir, "compose.log"))
@@ -78,7 +78,7 @@ func composeOnce(ctx context.Context, bin string, pm *podmantest.Service, i int)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+pm.URL(), "COMPOSE_PROGRESS=plain", "COMPOSE_MENU=false")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	// The poller's agent stand-in: it only needs the exit channel.
-	a := &agent{exited: make(chan error, 1), dir: dir}
+	a := &agent{exited: make(chan error, 1), dir: dir, logPath: logs.Name()}
 	a.launched = time.Now()
 	if err := cmd.Start(); err != nil {
 		return 0, 0, err

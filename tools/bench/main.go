@@ -2,8 +2,9 @@
 // on a private Podman and writes docs/benchmarks.md — bring-up makespan
 // against the plan's critical path and against Docker Compose v5 on the
 // same stack, crash detection against the engine's own die-event latency,
-// idle CPU and memory supervising 100 services and their bring-up against
-// Podman's start floor, the real nemotron file with stand-in images, and
+// the bring-up of 100 services (fresh, and again from stopped containers)
+// against Podman's serialised create and start floors, idle CPU and memory
+// supervising them, the real nemotron file with stand-in images, and
 // REST latency at a fixed rate against a bare HTTP server. Every figure is
 // the median of several runs, with its reference measured in the same run.
 package main
@@ -47,11 +48,11 @@ func main() {
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "where to write the results")
 	flag.IntVar(&o.runs, "runs", 3, "runs per figure (the median is reported)")
 	flag.IntVar(&o.kills, "kills", 60, "podman kills for the detection benchmark")
-	flag.IntVar(&o.services, "services", 100, "services for the idle benchmark")
+	flag.IntVar(&o.services, "services", 100, "services for the scale and idle benchmarks")
 	flag.DurationVar(&o.window, "window", 30*time.Second, "idle measurement window (per run)")
 	flag.IntVar(&o.rate, "rate", 2000, "REST requests per second")
 	flag.DurationVar(&o.restDur, "rest-duration", 10*time.Second, "REST load per run")
-	flag.StringVar(&o.only, "only", "makespan,detection,idle,nemotron,rest,page", "benchmarks to run")
+	flag.StringVar(&o.only, "only", "makespan,detection,scale,idle,nemotron,rest,page", "benchmarks to run")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -73,7 +74,7 @@ func run(ctx context.Context, o options) error {
 	if err := pm.EnsureImages(ctx); err != nil {
 		return err
 	}
-	if err := pm.EnsureStandins(ctx, []podmantest.Standin{{Image: seedImage, Service: "seed", Port: 8080}}); err != nil {
+	if err := pm.EnsureStandins(ctx, []podmantest.Standin{{Image: nineImage, Service: "nine", Port: 8080}}); err != nil {
 		return err
 	}
 	var rows []row
@@ -84,6 +85,7 @@ func run(ctx context.Context, o options) error {
 	}{
 		{"makespan", benchMakespan},
 		{"detection", benchDetection},
+		{"scale", benchScale},
 		{"idle", benchIdle},
 		{"nemotron", benchNemotron},
 		{"rest", benchREST},
@@ -138,7 +140,7 @@ func writeReport(o options, pm *podmantest.Service, rows []row, notes []string) 
 	for _, n := range notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
-	fmt.Fprintf(&b, "\nReproduce: `make bench` (all; it builds Docker Compose into .build/tools first, as `make compose-tool` does), or `go run ./tools/bench -only makespan -runs 5` for one (makespan, detection, idle, nemotron, rest, page). Options: `-kills`, `-services`, `-window`, `-rate`, `-rest-duration`.\n")
+	fmt.Fprintf(&b, "\nReproduce: `make bench` (all; it builds Docker Compose into .build/tools first, as `make compose-tool` does), or `go run ./tools/bench -only makespan -runs 5` for one (makespan, detection, scale, idle, nemotron, rest, page). Options: `-kills`, `-services`, `-window`, `-rate`, `-rest-duration`.\n")
 	if err := os.MkdirAll("docs", 0o755); err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -68,7 +67,7 @@ func benchMakespan(ctx context.Context, o options, pm *podmantest.Service) ([]ro
 	}
 	m, e2s, lag := median(ratios), median(engineToStart), pct(lags, 0.5)
 	rows := []row{{
-		name:      "bring-up makespan from launch, 9-service seed-shaped stack (startup times / 20)",
+		name:      "bring-up makespan from launch, 9-service stack shaped like the nemotron stack (startup times / 20)",
 		measured:  fmt.Sprintf("%.2f s (ratio %.3f; runs %s)", median(spans), m, list(ratios, "%.3f")),
 		reference: fmt.Sprintf("%.2f s: critical path %s", ref, path),
 		target:    "ratio ≤ 1.10",
@@ -110,11 +109,11 @@ func benchMakespan(ctx context.Context, o options, pm *podmantest.Service) ([]ro
 
 func makespanOnce(ctx context.Context, o options, pm *podmantest.Service, i int) (makespanRun, error) {
 	// Ports free now: other benches (other checkouts) may share the host.
-	portBase, err := freePorts(len(seedServices) + 1)
+	portBase, err := freePorts(len(nineServices) + 1)
 	if err != nil {
 		return makespanRun{}, err
 	}
-	a, err := startAgent(ctx, o.bin, pm, fmt.Sprintf("makespan%d", i), seedStack(portBase), portBase+len(seedServices), "ORCHESTRATOR_LOG_LEVEL=info")
+	a, err := startAgent(ctx, o.bin, pm, fmt.Sprintf("makespan%d", i), nineStack(portBase), portBase+len(nineServices), "ORCHESTRATOR_LOG_LEVEL=info")
 	if err != nil {
 		return makespanRun{}, err
 	}
@@ -156,7 +155,7 @@ func makespanOnce(ctx context.Context, o options, pm *podmantest.Service, i int)
 		return run, err
 	}
 	var first time.Time
-	for _, s := range seedServices {
+	for _, s := range nineServices {
 		t := starts[s.name]
 		if first.IsZero() || t.Before(first) {
 			first = t
@@ -165,7 +164,7 @@ func makespanOnce(ctx context.Context, o options, pm *podmantest.Service, i int)
 			t.Sub(a.launched).Seconds(), healthy[s.name].Sub(a.launched).Seconds(), seen[s.name].Sub(a.launched).Seconds())
 	}
 	run.firstStart = first.Sub(a.launched).Seconds()
-	connected, err := logTime(filepath.Join(a.dir, "agent.log"), `msg="Connected to Docker daemon"`)
+	connected, err := logTime(a.logPath, `msg="Connected to Docker daemon"`)
 	if err != nil {
 		return run, err
 	}
@@ -186,11 +185,11 @@ func makespanOnce(ctx context.Context, o options, pm *podmantest.Service, i int)
 	return run, nil
 }
 
-// pollFirst200 asks every seed service's /health, one goroutine each,
+// pollFirst200 asks every service's /health, one goroutine each,
 // until each has answered 200 once, and returns when each first did.
 func pollFirst200(ctx context.Context, a *agent, portBase int, limit time.Duration) (map[string]time.Time, error) {
 	urls := map[string]string{}
-	for i, s := range seedServices {
+	for i, s := range nineServices {
 		urls[s.name] = fmt.Sprintf("http://127.0.0.1:%d/health", portBase+i)
 	}
 	return pollURLs(ctx, a, urls, limit)
@@ -233,9 +232,9 @@ func pollURLs(ctx context.Context, a *agent, urls map[string]string, limit time.
 		case h := <-hits:
 			seen[h.name] = h.at
 		case err := <-a.exited:
-			return nil, fmt.Errorf("exited during bring-up: %v (log %s)", err, filepath.Join(a.dir, "agent.log"))
+			return nil, fmt.Errorf("exited during bring-up: %w (log %s)", exitError(err), a.logPath)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("not every service answered 200 within %s: %d of %d did (log %s)", limit, len(seen), len(urls), filepath.Join(a.dir, "agent.log"))
+			return nil, fmt.Errorf("not every service answered 200 within %s: %d of %d did (log %s)", limit, len(seen), len(urls), a.logPath)
 		}
 	}
 	return seen, nil
@@ -244,10 +243,10 @@ func pollURLs(ctx context.Context, a *agent, urls map[string]string, limit time.
 // startedAt is each service container's StartedAt.
 func startedAt(ctx context.Context, a *agent) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
-	for _, s := range seedServices {
+	for _, s := range nineServices {
 		text, err := a.pm.Podman(ctx, "inspect", "--format", "{{.State.StartedAt}}", a.project+"-"+s.name+"-1")
 		if err != nil {
-			return nil, fmt.Errorf("inspect %s: %v %s", s.name, err, text)
+			return nil, fmt.Errorf("inspect %s: %w %s", s.name, err, text)
 		}
 		t, err := time.Parse("2006-01-02 15:04:05.999999999 -0700 MST", strings.TrimSpace(text))
 		if err != nil {

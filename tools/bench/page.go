@@ -24,11 +24,11 @@ func benchPage(ctx context.Context, o options, pm *podmantest.Service) ([]row, [
 	if err != nil {
 		return nil, nil, fmt.Errorf("chromium not found: run scripts/install-deps.sh")
 	}
-	base, err := freePorts(len(seedServices) + 1)
+	base, err := freePorts(len(nineServices) + 1)
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := startAgent(ctx, o.bin, pm, "page", seedStack(base), base+len(seedServices))
+	a, err := startAgent(ctx, o.bin, pm, "page", nineStack(base), base+len(nineServices))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -53,12 +53,12 @@ func (c *chaos) converge(ctx context.Context, limit time.Duration, target string
 			if t, ok := ss[target]; ok && res.restartedAt.IsZero() && t.RestartCount >= c.exp[target].restarts {
 				res.restartedAt = now
 			}
-			if why := c.unconverged(ss); why == "" {
+			why := c.unconverged(ss)
+			if why == "" {
 				res.ok, res.at = true, now
 				return res
-			} else {
-				res.why = why
 			}
+			res.why = why
 		} else {
 			res.why = "agent API: " + err.Error()
 		}

@@ -379,7 +379,7 @@ func (c *chaos) agentDown(ctx context.Context, d draw, f *fault) error {
 
 func round(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
 
-// Failure events as the agent words them (the seed's messages).
+// Failure events as the agent words them in its event log.
 const (
 	msgDied      = "Container stopped"
 	msgUnhealthy = "Health check failed"

@@ -1,12 +1,13 @@
 // Command chaos is `make chaos`: it runs the real hostagent binary with the
-// Redis store against a private Podman, brings a seed-shaped stack up (plus
-// one crash-looping service that must end DISABLED), then for a while
-// injects random faults on a seeded schedule — podman kill of a service, a
-// service forced unhealthy via /fail, a restart of the Podman API service,
-// a Redis crash, an agent SIGKILL (sometimes with a service killed while it
-// is down), an engine outage (the Podman API stopped for 10-60 s while
-// services are killed), an agent SIGKILL during a Redis outage — one at a
-// time, each followed by waiting for the stack to converge. It keeps a ledger of the faults per service and at the end
+// Redis store against a private Podman, brings up a stack shaped like the
+// nemotron stack (plus one crash-looping service that must end DISABLED),
+// then for a while injects random faults on a seeded schedule — podman
+// kill of a service, a service forced unhealthy via /fail, a restart of
+// the Podman API service, a Redis crash, an agent SIGKILL (sometimes with
+// a service killed while it is down), an engine outage (the Podman API
+// stopped for 10-60 s while services are killed), an agent SIGKILL during
+// a Redis outage — one at a time, each followed by waiting for the stack
+// to converge. It keeps a ledger of the faults per service and at the end
 // checks what the agent says against it: every service running, restart
 // and failure counts as the ledger implies (see expect), one container per
 // service, a record per service in the file store and in Redis that agree,

@@ -1,7 +1,7 @@
-// Command demo is `make demo`: it brings a seed-shaped demo stack up in
-// phases on a private Podman with the real hostagent binary, kills one
-// service to show detection and recovery, prints the status table, and
-// tears everything down. It needs root, podman and the images it builds
+// Command demo is `make demo`: it brings a demo stack shaped like the
+// nemotron stack up in phases on a private Podman with the real hostagent
+// binary, kills one service to show detection and recovery, prints the
+// status table, and tears everything down. It needs root, podman and the images it builds
 // itself (no registry).
 package main
 
@@ -136,7 +136,10 @@ func run(ctx context.Context, bin string, keep bool) error {
 	stopAgent := func() {
 		_ = agent.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			if err != nil {
+				say("the agent exited after SIGTERM: %v", err)
+			}
 		case <-time.After(30 * time.Second):
 			_ = agent.Process.Kill()
 		}
@@ -155,7 +158,7 @@ func run(ctx context.Context, bin string, keep bool) error {
 	say("self-heal: podman kill %s-%s-1", project, victim)
 	killed := time.Now()
 	if out, err := pm.Podman(ctx, "kill", project+"-"+victim+"-1"); err != nil {
-		return fmt.Errorf("podman kill: %v: %s", err, out)
+		return fmt.Errorf("podman kill: %w: %s", err, out)
 	}
 	if err := waitFor(ctx, exited, 10*time.Second, victim+" detected as down", func(ss []service) bool {
 		s, ok := find(ss, victim)
@@ -242,7 +245,7 @@ func waitFor(ctx context.Context, exited <-chan error, limit time.Duration, what
 	for {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("the agent exited while waiting for %s: %v", what, err)
+			return fmt.Errorf("the agent exited while waiting for %s: %w", what, err)
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
