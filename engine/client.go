@@ -127,6 +127,8 @@ type Client struct {
 	conn    atomic.Int32
 	podman  atomic.Bool
 	adopted adoptions
+	// nets: networks seen to exist, not inspected again per create.
+	nets knownNetworks
 	// libpod creates containers with CDI devices on Podman (libpod.go).
 	libpod libpodCreator
 

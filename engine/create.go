@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/docker/api/types/network"
@@ -42,10 +43,8 @@ func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) 
 			return "", fmt.Errorf("create %s: %w", service, err)
 		}
 	}
-	for _, n := range sp.networks {
-		if err := c.ensureNetwork(ctx, st, n.key, n.name); err != nil {
-			return "", fmt.Errorf("create %s: %w", service, err)
-		}
+	if err := c.ensureNetworks(ctx, st, sp.networks, true); err != nil {
+		return "", fmt.Errorf("create %s: %w", service, err)
 	}
 	for _, key := range sp.volumes {
 		if err := c.ensureVolume(ctx, st, key); err != nil {
@@ -60,17 +59,52 @@ func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) 
 		return "", fmt.Errorf("create %s: %w", service, err)
 	}
 
-	var id ContainerID
-	if len(sp.cdi) > 0 {
-		id, err = c.createLibpod(ctx, sp)
-	} else {
-		id, err = c.createCompat(ctx, sp)
+	id, err := c.createContainer(ctx, sp)
+	if missingNetwork(err) && len(sp.networks) > 0 {
+		// A network this client knew was removed behind its back: check
+		// (and make) them again, once.
+		if err = c.ensureNetworks(ctx, st, sp.networks, false); err == nil {
+			id, err = c.createContainer(ctx, sp)
+		}
 	}
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", service, gpuEngineError("service "+service, sp.cdi, err))
 	}
 	c.log.Info("Container created", "service", service, "container", sp.name, "id", id.Short(), "image", sp.config.Image)
 	return id, nil
+}
+
+// missingNetwork says whether a create failed for a network that does not
+// exist. Podman 4.3 answers it with a 500 ("unable to find network with
+// name or ID x: network not found"), Docker with a 404.
+func missingNetwork(err error) bool {
+	return err != nil && (errors.Is(err, ErrNotFound) || strings.Contains(err.Error(), "network not found"))
+}
+
+// createContainer creates through libpod when the container needs CDI
+// devices, else through the Docker-compatible API.
+func (c *Client) createContainer(ctx context.Context, sp spec) (ContainerID, error) {
+	if len(sp.cdi) > 0 {
+		return c.createLibpod(ctx, sp)
+	}
+	return c.createCompat(ctx, sp)
+}
+
+// ensureNetworks makes sure every network in nets exists. With known, a
+// network this client has already seen exist is not inspected again
+// (knownNetworks says why); without, each is checked afresh.
+func (c *Client) ensureNetworks(ctx context.Context, st *compose.Stack, nets []netAttach, known bool) error {
+	for _, n := range nets {
+		if known && c.nets.has(n.name) {
+			continue
+		}
+		c.nets.forget(n.name)
+		if err := c.ensureNetwork(ctx, st, n.key, n.name); err != nil {
+			return err
+		}
+		c.nets.add(n.name)
+	}
+	return nil
 }
 
 // createCompat creates through the Docker-compatible API: one network at

@@ -36,7 +36,9 @@ type fakeAPI struct {
 	netsMade  []network.CreateOptions
 	volsMade  []volume.CreateOptions
 	missing   bool // networks and volumes do not exist yet
-	images    fakeImages
+	// netInspects counts NetworkInspect calls.
+	netInspects int
+	images      fakeImages
 }
 
 type fakeSub struct {
@@ -121,6 +123,9 @@ func (notFound) Error() string { return "no such object" }
 func (notFound) NotFound()     {}
 
 func (f *fakeAPI) NetworkInspect(ctx context.Context, id string, options network.InspectOptions) (network.Inspect, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.netInspects++
 	if f.missing {
 		return network.Inspect{}, notFound{}
 	}

@@ -29,7 +29,7 @@ func (c *Client) Prepare(ctx context.Context, st *compose.Stack) error {
 				continue
 			}
 			nets[n.name] = true
-			if err := c.ensureNetwork(ctx, st, n.key, n.name); err != nil {
+			if err := c.ensureNetworks(ctx, st, []netAttach{n}, false); err != nil {
 				errs = append(errs, fmt.Errorf("network %s (service %s): %w", n.name, svc.Name, err))
 			}
 		}

@@ -46,4 +46,14 @@ volumes: {data: {}}
 	if n := rec.count("Network created"); n != 2 {
 		t.Errorf("%d 'Network created' lines, want 2 (each once)", n)
 	}
+
+	// A network removed behind the client's back (it remembers the
+	// networks it saw) is made again by the next create.
+	podman(t, pm, "network", "rm", "-f", p+"_back") // and container a with it
+	if _, err := c.Create(ctx, st, "b"); err != nil {
+		t.Fatalf("Create after its network was removed: %v", err)
+	}
+	if nets := podman(t, pm, "network", "ls", "--format", "{{.Name}}"); !strings.Contains(nets, p+"_back") {
+		t.Errorf("network %s_back not made again: %q", p, nets)
+	}
 }

@@ -36,6 +36,35 @@ volumes: {data: {}, logs: {}}
 	}
 }
 
+// Creates after Prepare do not inspect the networks again: on Podman an
+// inspect waits behind every start in flight.
+func TestCreateInspectsNoNetworkPrepareSaw(t *testing.T) {
+	fa := &fakeAPI{}
+	c := newClient(fa, Options{Host: "tcp://remote:2375"})
+	st := load(t, t.TempDir(), `services:
+  a: {image: x, networks: [back, front]}
+  b: {image: x, networks: [back]}
+networks: {back: {}, front: {}}
+`)
+	if err := c.Prepare(t.Context(), st); err != nil {
+		t.Fatal(err)
+	}
+	if fa.netInspects != 2 {
+		t.Fatalf("Prepare inspected %d networks, want 2", fa.netInspects)
+	}
+	for _, svc := range []string{"a", "b", "a"} {
+		if _, err := c.Create(t.Context(), st, svc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fa.netInspects != 2 {
+		t.Errorf("%d network inspects after three creates, want still 2", fa.netInspects)
+	}
+	if err := c.Prepare(t.Context(), st); err != nil || fa.netInspects != 4 {
+		t.Errorf("a second Prepare checks afresh: err %v, %d inspects, want 4", err, fa.netInspects)
+	}
+}
+
 // A container is made ahead only with the image its start would use:
 // present, and no pull or build due by pull_policy.
 func TestImageReadyOnlyForPresentImagesDueNoPullOrBuild(t *testing.T) {

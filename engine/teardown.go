@@ -32,6 +32,7 @@ func (c *Client) RemoveNetworks(ctx context.Context, project string) ([]string, 
 		err := c.do(ctx, "remove network "+n.Name, c.opts.CallTimeout, func(ctx context.Context) error {
 			return c.api.NetworkRemove(ctx, n.ID)
 		})
+		c.nets.forget(n.Name)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			errs = append(errs, fmt.Errorf("network %s: %w", n.Name, err))
 			continue
