@@ -27,7 +27,7 @@ func (p *preparingEngine) Prepare(ctx context.Context, _ *compose.Stack) error {
 	case <-p.release:
 	case <-ctx.Done():
 	}
-	c, _, _ := p.fakeEngine.counts()
+	c, _, _ := p.counts()
 	p.mu.Lock()
 	p.prepared++
 	p.creates = c

@@ -89,7 +89,10 @@ func (h *harness) stop() {
 	}
 	h.cancel()
 	select {
-	case <-h.done:
+	case err := <-h.done:
+		if err != nil {
+			h.t.Logf("supervisor returned: %v", err)
+		}
 	case <-time.After(5 * time.Second):
 		h.t.Error("supervisor did not stop within 5s")
 	}

@@ -67,11 +67,9 @@ type runner struct {
 	healthyCh    chan struct{}
 	stopWatch    context.CancelFunc // ends the exit watch of the current container
 	// wakes counts timer wakeups; a runner that spins shows it here.
-	wakes        atomic.Int64
-	waitingFor   []string
-	detail       string
-	lastMessage  string
-	loggedBackup bool
+	wakes      atomic.Int64
+	waitingFor []string
+	detail     string
 	// condition is the host condition the last start ran into ("" none);
 	// condAttempts counts those starts, apart from failures.
 	condition    string
