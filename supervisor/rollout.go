@@ -160,20 +160,14 @@ func (r *runner) recreateNow(ctx context.Context, why string) error {
 	return nil
 }
 
-// outdatedWhy says why the service's existing container no longer matches
-// the file: discovery's verdict (config hash, image ID), or the config hash
-// compared here; "" when it matches or there is none.
+// outdatedWhy is outdatedReason against the engine's config hash for st.
 func (s *Supervisor) outdatedWhy(st *compose.Stack, ps *compose.PlannedService, existing map[string]Container) string {
-	c, ok := existing[ps.Name]
-	switch {
-	case !ok:
-		return ""
-	case c.Outdated != "":
-		return c.Outdated
-	case c.ConfigHash != "" && c.ConfigHash != s.engine.ConfigHash(st, ps.Service):
-		return "configuration changed"
-	}
-	return ""
+	return outdatedReason(ps, existing, s.hashFor(st))
+}
+
+// hashFor is the config hash a container of a service of st would carry.
+func (s *Supervisor) hashFor(st *compose.Stack) func(*compose.Service) string {
+	return func(svc *compose.Service) string { return s.engine.ConfigHash(st, svc) }
 }
 
 // rollOutAtStart logs the containers found outdated at agent start and,

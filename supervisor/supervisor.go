@@ -219,47 +219,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	<-prepared
-	loadCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	records, err := s.store.Load(loadCtx)
-	cancel()
+	records, err := s.loadRecords(ctx)
 	if err != nil {
 		s.log.Warn("state store could not be read; starting with fresh counts", "error", err)
-		records = map[string]state.Record{}
 	}
-
 	runCtx, cancelRuns := context.WithCancel(ctx)
 	defer cancelRuns()
-	stackUp := false
-	for _, c := range existing {
-		stackUp = stackUp || c.Running
-	}
-	s.mu.Lock()
-	s.runCtx, s.cancelRuns = runCtx, cancelRuns
-	s.startedAt = s.clock.Now()
-	for i := range s.plan.Services {
-		ps := &s.plan.Services[i]
-		var c *Container
-		if ex, ok := existing[ps.Name]; ok {
-			c = &ex
-		}
-		var rec *state.Record
-		if r, ok := records[ps.Name]; ok {
-			rec = &r
-		}
-		r := newRunner(s, s.plan, ps, c, rec)
-		if !s.cfg.KeepOutdated {
-			r.outdated = s.outdatedWhy(s.stack, ps, existing)
-		}
-		r.adoptExited(stackUp, s.engine.ConfigHash(s.stack, ps.Service))
-		s.runners[ps.Name] = r
-		if r.ctr.ID != "" {
-			s.byID[r.ctr.ID] = r
-		}
-		s.views[ps.Name] = depView{status: r.st, enabled: r.enabled, started: r.ctr.Running,
-			launched: r.launched, held: !r.launched && !r.nextRestart.IsZero()}
-	}
-	s.running = true
-	s.mu.Unlock()
+	s.adoptAll(runCtx, cancelRuns, existing, records)
 
 	events := s.engine.Events(runCtx, s.stack.Name)
 	s.wg.Add(1)
@@ -287,6 +253,64 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.tick()
 		}
 	}
+}
+
+// loadRecords reads the stored state of every service; on an error it
+// returns none, so that counts start fresh.
+func (s *Supervisor) loadRecords(ctx context.Context) (map[string]state.Record, error) {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	records, err := s.store.Load(lctx)
+	if err != nil {
+		return map[string]state.Record{}, err
+	}
+	return records, nil
+}
+
+// adoptAll makes a runner for every planned service, adopting the
+// containers found, and marks the supervisor running.
+func (s *Supervisor) adoptAll(runCtx context.Context, cancelRuns context.CancelFunc, existing map[string]Container, records map[string]state.Record) {
+	stackUp := false
+	for _, c := range existing {
+		stackUp = stackUp || c.Running
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runCtx, s.cancelRuns = runCtx, cancelRuns
+	s.startedAt = s.clock.Now()
+	for i := range s.plan.Services {
+		ps := &s.plan.Services[i]
+		outdated := ""
+		if !s.cfg.KeepOutdated {
+			outdated = s.outdatedWhy(s.stack, ps, existing)
+		}
+		s.addRunnerLocked(ps, existing, records, stackUp, outdated)
+	}
+	s.running = true
+}
+
+// addRunnerLocked makes the runner of a service of the current plan, with
+// its container if one exists and its stored record if any, and registers
+// it (not started: see startRunner). Run and Reload both add runners so.
+func (s *Supervisor) addRunnerLocked(ps *compose.PlannedService, existing map[string]Container, records map[string]state.Record, stackUp bool, outdated string) *runner {
+	var c *Container
+	if ex, ok := existing[ps.Name]; ok {
+		c = &ex
+	}
+	var rec *state.Record
+	if rr, ok := records[ps.Name]; ok {
+		rec = &rr
+	}
+	r := newRunner(s, s.plan, ps, c, rec)
+	r.outdated = outdated
+	r.adoptExited(stackUp, s.engine.ConfigHash(s.stack, ps.Service))
+	s.runners[ps.Name] = r
+	if r.ctr.ID != "" {
+		s.byID[r.ctr.ID] = r
+	}
+	s.views[ps.Name] = depView{status: r.st, enabled: r.enabled, started: r.ctr.Running,
+		launched: r.launched, held: !r.launched && !r.nextRestart.IsZero()}
+	return r
 }
 
 // startRunner runs a runner under its own context, so that Reload can end
