@@ -165,9 +165,7 @@ func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, e
 		r.st = Stopped
 		if existing.Running {
 			// Adopt a running container: probe it at once.
-			r.st, r.launched, r.startedAt, r.gen = Starting, true, existing.StartedAt, 1
-			r.nextProbe = s.clock.Now()
-			r.healthyCh = make(chan struct{})
+			r.enterStarting(existing.StartedAt, s.clock.Now())
 		}
 	}
 	if !r.enabled {

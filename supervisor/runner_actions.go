@@ -91,50 +91,54 @@ func (r *runner) handleAction(ctx context.Context, a actionResult) {
 		return
 	}
 	r.clearCondition()
-	if a.err != nil {
-		if a.slot != nil {
-			a.slot.Release()
+	if a.err == nil && !a.ctr.Running {
+		if r.pol.Completes(a.ctr.ExitCode) {
+			// A one-shot job done before its start returned.
+			r.finishedAtOnce(ctx, a, now)
+			return
 		}
-		r.log.Warn("start failed", "error", a.err)
-		if a.ctr.ID != "" {
-			r.setContainer(a.ctr)
-		}
-		r.detail = a.err.Error()
-		msg := MsgStartFailed
-		if a.kind == actRestart {
-			msg = MsgRestartFailed
-		}
-		r.launched = true
-		if r.ctr.ID == "" {
-			r.st = NotFound
-		} else {
-			r.st = Stopped
-		}
-		r.fail(ctx, msg)
-		return
-	}
-	if !a.ctr.Running && r.pol.Completes(a.ctr.ExitCode) {
-		// A one-shot job done before its start returned.
-		r.finishedAtOnce(ctx, a, now)
-		return
-	}
-	if !a.ctr.Running {
 		// It exited at once (bad command, missing file): a failed start.
 		a.err = fmt.Errorf("container exited right after start (exit code %d)", a.ctr.ExitCode)
-		r.handleAction(ctx, a)
+	}
+	if a.err != nil {
+		r.actionFailed(ctx, a)
 		return
 	}
+	r.started(ctx, a, now)
+}
+
+// actionFailed: the start, restart or recreate failed for the service's
+// own reason; it counts as a failure.
+func (r *runner) actionFailed(ctx context.Context, a actionResult) {
+	if a.slot != nil {
+		a.slot.Release()
+	}
+	r.log.Warn("start failed", "error", a.err)
+	if a.ctr.ID != "" {
+		r.setContainer(a.ctr)
+	}
+	r.detail = a.err.Error()
+	msg := MsgStartFailed
+	if a.kind == actRestart {
+		msg = MsgRestartFailed
+	}
+	r.launched = true
+	if r.ctr.ID == "" {
+		r.st = NotFound
+	} else {
+		r.st = Stopped
+	}
+	r.fail(ctx, msg)
+}
+
+// started: the action's container runs; its health is checked from now.
+func (r *runner) started(ctx context.Context, a actionResult, now time.Time) {
 	r.setContainer(a.ctr)
 	r.detail = ""
-	r.launched = true
-	r.gen++
-	r.st = Starting
-	r.startedAt = now
-	r.everHealthy = false
 	r.probeFails = 0
 	r.lastCounted = time.Time{}
+	r.enterStarting(now, now)
 	r.nextProbe = now.Add(r.currentInterval())
-	r.healthyCh = make(chan struct{})
 	if a.slot != nil {
 		go r.settle(ctx, a.slot, r.healthyCh)
 	}

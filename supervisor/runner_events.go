@@ -16,119 +16,163 @@ func (r *runner) handleEvent(ctx context.Context, ev EngineEvent) {
 		// The action in flight inspects the container itself.
 		return
 	}
+	r.applyEvent(ctx, ev)
+}
+
+// applyEvent moves the service on an engine event about its container.
+func (r *runner) applyEvent(ctx context.Context, ev EngineEvent) {
 	switch ev.Kind {
 	case EventDie, EventOOM, EventStop, EventResync:
-		if r.ctr.ID == "" || (ev.ProcessExited && ev.ContainerID != r.ctr.ID) {
-			return
-		}
-		if ev.ProcessExited && !r.pol.Restart.RestartsEveryExit() {
-			// Its exit code decides between completion and failure, and
-			// only the engine knows it: wait for the engine's die event.
-			return
-		}
-		var c Container
-		var err error
-		if ev.ProcessExited {
-			// The process is gone whatever the engine says yet.
-			c, err = r.ctr, nil
-			c.Running = false
-		} else {
-			c, err = r.inspect(ctx)
-		}
-		if err != nil {
-			if ev.Kind == EventResync {
-				return
-			}
-			c = r.ctr
-			c.Running = false
-			if ev.Kind == EventDie {
-				c.ExitCode = ev.ExitCode
-			}
-		}
-		if c.Running {
-			return // stale: it is running again
-		}
-		// An unhealthy service already waits for its restart: its
-		// container stopping is the same failure, not a second one. One
-		// its policy holds has no restart coming: its exit is news.
-		wasUp := r.st == Starting || r.st == Running || r.held()
-		r.setContainer(c)
-		if !wasUp || !r.launched {
-			if r.st == Unhealthy || r.st == Stopped {
-				r.publish("")
-			}
-			return
-		}
-		r.gen++ // drop probes of the dead container
-		r.st = Stopped
-		r.detail = fmt.Sprintf("exited with code %d", c.ExitCode)
-		if ev.ProcessExited {
-			r.detail = "main process exited"
-		}
-		if c.OOMKilled || ev.Kind == EventOOM {
-			r.detail = "killed: out of memory"
-		}
-		if !r.enabled {
-			r.st = r.offStatus()
-			if r.userStopped() {
-				r.detail = "" // the stop the user asked for: the detail says so
-			}
-			r.publish(MsgContainerDied)
-			return
-		}
-		if r.pol.Completes(c.ExitCode) && !c.OOMKilled && ev.Kind != EventOOM {
-			r.complete(ctx)
-			return
-		}
-		r.s.metrics.detected(r.svc.Name, ev.Time, r.s.clock.Now())
-		r.fail(ctx, MsgContainerDied)
+		r.onDown(ctx, ev)
 	case EventStart:
-		// Started behind the agent's back: by a human, or by the engine's
-		// restart policy on an adopted container. Take it as the restart
-		// the agent would have made, so the two never both restart it.
-		if r.st == Stopped || r.st == NotFound || r.st == Unhealthy {
-			c, err := r.inspect(ctx)
-			if err != nil || !c.Running {
-				return
-			}
-			msg := MsgStarted
-			if r.launched {
-				r.restarts++
-				r.lastRestart = r.s.clock.Now()
-				msg = MsgRestartCompleted
-			}
-			r.setContainer(c)
-			r.launched = true
-			r.nextRestart = time.Time{}
-			r.gen++
-			r.st, r.startedAt, r.everHealthy, r.probeFails = Starting, r.s.clock.Now(), false, 0
-			r.nextProbe = r.s.clock.Now()
-			r.healthyCh = make(chan struct{})
-			r.save(ctx)
-			r.publish(msg)
-		}
+		r.onStartedOutside(ctx)
 	case EventDestroy:
-		if ev.ContainerID != "" && ev.ContainerID != r.ctr.ID {
-			return
-		}
-		wasUp := r.st == Starting || r.st == Running || r.st == Unhealthy
-		r.setContainer(Container{})
-		r.gen++
-		if !r.launched || !r.enabled {
-			r.st = NotFound
-			if !r.enabled {
-				r.st = Disabled
-			}
-			r.publish("")
-			return
-		}
-		r.st = NotFound
-		if wasUp {
-			r.fail(ctx, MsgContainerDied)
-		} else {
-			r.publish("")
-		}
+		r.onDestroyed(ctx, ev)
 	}
+}
+
+// onDown handles a container that may have stopped: the engine said so
+// (die, oom, stop), the agent saw its process exit, or the stream was
+// re-established (resync) and its state is to be checked.
+func (r *runner) onDown(ctx context.Context, ev EngineEvent) {
+	if r.ctr.ID == "" || (ev.ProcessExited && ev.ContainerID != r.ctr.ID) {
+		return
+	}
+	if ev.ProcessExited && !r.pol.Restart.RestartsEveryExit() {
+		// Its exit code decides between completion and failure, and
+		// only the engine knows it: wait for the engine's die event.
+		return
+	}
+	c, ok := r.downContainer(ctx, ev)
+	if !ok || c.Running {
+		return // unknown, or stale: it is running again
+	}
+	// An unhealthy service already waits for its restart: its
+	// container stopping is the same failure, not a second one. One
+	// its policy holds has no restart coming: its exit is news.
+	wasUp := r.st == Starting || r.st == Running || r.held()
+	r.setContainer(c)
+	if !wasUp || !r.launched {
+		if r.st == Unhealthy || r.st == Stopped {
+			r.publish("")
+		}
+		return
+	}
+	r.gen++ // drop probes of the dead container
+	r.st = Stopped
+	r.detail = exitDetail(ev, c)
+	if !r.enabled {
+		r.st = r.offStatus()
+		if r.userStopped() {
+			r.detail = "" // the stop the user asked for: the detail says so
+		}
+		r.publish(MsgContainerDied)
+		return
+	}
+	if r.pol.Completes(c.ExitCode) && !c.OOMKilled && ev.Kind != EventOOM {
+		r.complete(ctx)
+		return
+	}
+	r.s.metrics.detected(r.svc.Name, ev.Time, r.s.clock.Now())
+	r.fail(ctx, MsgContainerDied)
+}
+
+// downContainer is the container as it stands after a down event; false
+// when that cannot be known (a resync whose inspect failed).
+func (r *runner) downContainer(ctx context.Context, ev EngineEvent) (Container, bool) {
+	if ev.ProcessExited {
+		// The process is gone whatever the engine says yet.
+		c := r.ctr
+		c.Running = false
+		return c, true
+	}
+	c, err := r.inspect(ctx)
+	if err == nil {
+		return c, true
+	}
+	if ev.Kind == EventResync {
+		return Container{}, false
+	}
+	c = r.ctr
+	c.Running = false
+	if ev.Kind == EventDie {
+		c.ExitCode = ev.ExitCode
+	}
+	return c, true
+}
+
+// exitDetail says how the container ended.
+func exitDetail(ev EngineEvent, c Container) string {
+	switch {
+	case c.OOMKilled || ev.Kind == EventOOM:
+		return "killed: out of memory"
+	case ev.ProcessExited:
+		return "main process exited"
+	}
+	return fmt.Sprintf("exited with code %d", c.ExitCode)
+}
+
+// onStartedOutside: started behind the agent's back, by a human or by the
+// engine's restart policy on an adopted container. It is taken as the
+// restart the agent would have made, so the two never both restart it.
+func (r *runner) onStartedOutside(ctx context.Context) {
+	if r.st != Stopped && r.st != NotFound && r.st != Unhealthy {
+		return
+	}
+	c, err := r.inspect(ctx)
+	if err != nil || !c.Running {
+		return
+	}
+	now := r.s.clock.Now()
+	msg := MsgStarted
+	if r.launched {
+		r.restarts++
+		r.lastRestart = now
+		msg = MsgRestartCompleted
+	}
+	r.setContainer(c)
+	r.nextRestart = time.Time{}
+	r.probeFails = 0
+	r.enterStarting(now, now)
+	r.save(ctx)
+	r.publish(msg)
+}
+
+// onDestroyed: the container is gone; a service that was up has failed.
+func (r *runner) onDestroyed(ctx context.Context, ev EngineEvent) {
+	if ev.ContainerID != "" && ev.ContainerID != r.ctr.ID {
+		return
+	}
+	wasUp := r.st == Starting || r.st == Running || r.st == Unhealthy
+	r.setContainer(Container{})
+	r.gen++
+	if !r.launched || !r.enabled {
+		r.st = NotFound
+		if !r.enabled {
+			r.st = Disabled
+		}
+		r.publish("")
+		return
+	}
+	r.st = NotFound
+	if wasUp {
+		r.fail(ctx, MsgContainerDied)
+	} else {
+		r.publish("")
+	}
+}
+
+// enterStarting is the one way into STARTING: a container of the service
+// runs and its health is unknown until a check succeeds. since is when its
+// start period began, probeAt when the first check is due.
+func (r *runner) enterStarting(since, probeAt time.Time) {
+	r.st = Starting
+	r.launched = true
+	r.gen++ // drop results of checks made before
+	r.startedAt = since
+	r.everHealthy = false
+	r.nextProbe = probeAt
+	r.healthyCh = make(chan struct{})
 }
 
 func (r *runner) inspect(ctx context.Context) (Container, error) {

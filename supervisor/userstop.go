@@ -88,9 +88,7 @@ func (r *runner) userStop(ctx context.Context) error {
 }
 
 func (r *runner) userStart(ctx context.Context) error {
-	if err := r.handleCommand(ctx, command{kind: cmdEnable}); err != nil {
-		return err
-	}
+	r.enable(ctx)
 	if r.ctr.Running || r.acting || !r.launched {
 		return nil // running already, or bring-up starts it (checkLaunch)
 	}
