@@ -28,24 +28,41 @@ func (r *runner) save(ctx context.Context) {
 // publish updates the shared snapshot and, with a message, emits an event.
 func (r *runner) publish(msg string) {
 	now := r.s.clock.Now()
+	switch {
+	case !r.acting:
+		r.actingSince = time.Time{}
+	case r.actingSince.IsZero():
+		r.actingSince = now
+	}
+	st, view := r.status(now), r.view()
+	r.noteFacts()
+	r.s.update(st, view, msg)
+}
+
+// status is the service as the API shows it.
+func (r *runner) status(now time.Time) ServiceStatus {
 	st := ServiceStatus{
-		Name:         r.svc.Name,
-		DisplayName:  r.svc.DisplayName,
-		Category:     r.svc.Category.String(),
-		Status:       r.st,
-		Enabled:      r.enabled,
-		ContainerID:  shortID(r.ctr.ID),
-		Image:        r.svc.Image,
-		FailureCount: r.failures,
-		RestartCount: r.restarts,
-		Phase:        r.svc.Phase,
-		Track:        string(r.svc.Track),
-		GPU:          r.svc.GPU.Required,
-		HealthMethod: string(r.svc.Health.Method),
-		WaitingFor:   append([]string(nil), r.waitingFor...),
-		Detail:       r.detail,
-		LastCheckOK:  r.lastCheck.Healthy && r.lastCheck.Err == nil,
-		LearnedVRAM:  r.vram,
+		Name:          r.svc.Name,
+		DisplayName:   r.svc.DisplayName,
+		Category:      r.svc.Category.String(),
+		Status:        r.st,
+		Enabled:       r.enabled,
+		ContainerID:   shortID(r.ctr.ID),
+		Image:         r.svc.Image,
+		FailureCount:  r.failures,
+		RestartCount:  r.restarts,
+		Phase:         r.svc.Phase,
+		Track:         string(r.svc.Track),
+		GPU:           r.svc.GPU.Required,
+		HealthMethod:  string(r.svc.Health.Method),
+		WaitingFor:    append([]string(nil), r.waitingFor...),
+		Detail:        r.detail,
+		LastCheckOK:   r.lastCheck.Healthy && r.lastCheck.Err == nil,
+		LearnedVRAM:   r.vram,
+		Ports:         r.svc.Ports,
+		LastRestartAt: timeRef(r.lastRestart),
+		NextRestartAt: timeRef(r.nextRestart),
+		LastCheckAt:   timeRef(r.lastCheckAt),
 	}
 	if !r.enabled && r.disabledWhy != "" && st.Detail == "" {
 		st.Detail = r.disabledWhy
@@ -55,32 +72,28 @@ func (r *runner) publish(msg string) {
 			st.Port = p.HostPort
 		}
 	}
-	st.Ports = r.svc.Ports
-	if !r.lastRestart.IsZero() {
-		t := r.lastRestart
-		st.LastRestartAt = &t
-	}
-	if !r.nextRestart.IsZero() {
-		t := r.nextRestart
-		st.NextRestartAt = &t
-	}
 	if !r.lastCheckAt.IsZero() {
-		t := r.lastCheckAt
-		st.LastCheckAt = &t
 		st.LastCheckMS = float64(r.lastCheck.Latency.Microseconds()) / 1000
 	}
 	if (r.st == Running || r.st == Starting) && !r.startedAt.IsZero() {
-		t := r.startedAt
-		st.StartedAt = &t
+		st.StartedAt = timeRef(r.startedAt)
 		st.UptimeSeconds = int64(now.Sub(r.startedAt).Seconds())
 	}
-	switch {
-	case !r.acting:
-		r.actingSince = time.Time{}
-	case r.actingSince.IsZero():
-		r.actingSince = now
+	return st
+}
+
+// timeRef is t as an optional time: nil when zero.
+func timeRef(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
 	}
-	view := depView{
+	return &t
+}
+
+// view is what dependents, the start queue and progress need to know of
+// the service.
+func (r *runner) view() depView {
+	v := depView{
 		status:    r.st,
 		started:   r.ctr.Running || (r.launched && r.st != NotFound && r.st != Stopped),
 		completed: r.launched && r.ctr.ID != "" && !r.ctr.Running && r.ctr.ExitCode == 0 && !r.ctr.FinishedAt.IsZero(),
@@ -93,10 +106,9 @@ func (r *runner) publish(msg string) {
 		acting:    r.actingSince,
 	}
 	if r.condWide {
-		view.hostCond = r.condition
+		v.hostCond = r.condition
 	}
-	r.noteFacts()
-	r.s.update(st, view, msg)
+	return v
 }
 
 // downExitCode is the exit code of a container that exited with one, 0

@@ -47,48 +47,57 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 	stop := svc.StopTimeout(s.cfg.StopTimeout)
 	cctx, cancel := context.WithTimeout(ctx, stop+60*time.Second)
 	defer cancel()
+	j := startJob{s: s, r: r, stack: stack, svc: svc, kind: kind, stop: stop, ensured: ensured}
+	j.run(ctx, cctx, &res, ctr)
+	return res
+}
+
+// startJob is the engine part of an action, once it holds a start slot.
+type startJob struct {
+	s       *Supervisor
+	r       *runner
+	stack   *compose.Stack
+	svc     *compose.PlannedService
+	kind    actionKind
+	stop    time.Duration
+	ensured bool // the image was ensured before the slot
+}
+
+// run stops the old container (restart, recreate), recreates an outdated
+// one, starts the container, creating it when there is none, and inspects
+// it; res gets the container and any error. ctx is the action's, cctx
+// bounds the engine calls.
+func (j startJob) run(ctx, cctx context.Context, res *actionResult, ctr Container) {
+	s, svc := j.s, j.svc
 	// Stop even a container known dead: after a fast exit signal the engine
 	// may not have noticed yet, and the stop makes it catch up.
-	if kind != actStart && ctr.ID != "" {
-		if err := s.engine.Stop(cctx, ctr.ID, stop); err != nil && ctr.Running {
+	if j.kind != actStart && ctr.ID != "" {
+		if err := s.engine.Stop(cctx, ctr.ID, j.stop); err != nil && ctr.Running {
 			s.log.Warn("stop before restart failed", "service", svc.Name, "error", err)
 		}
 	}
-	if kind == actRecreate && ctr.ID != "" {
-		created, err := s.engine.Recreate(cctx, stack, svc.Service, ctr.ID, stop)
+	if j.kind == actRecreate && ctr.ID != "" {
+		created, err := s.engine.Recreate(cctx, j.stack, svc.Service, ctr.ID, j.stop)
 		if err != nil {
 			res.err = fmt.Errorf("recreating the outdated container of %s: %w", svc.Name, err)
-			return res
+			return
 		}
-		r.s.bindContainer(r, "", created.ID)
+		s.bindContainer(j.r, "", created.ID)
 		res.ctr, ctr = created, created
 	}
 	if ctr.ID != "" {
-		err = s.engine.Start(cctx, ctr.ID)
+		err := s.engine.Start(cctx, ctr.ID)
 		if _, host := s.engine.Condition(err); err != nil && !host && isGone(ctx, s.engine, ctr.ID) {
 			ctr = Container{}
 		} else if err != nil {
 			res.err = fmt.Errorf("starting %s: %w", svc.Name, err)
-			return res
+			return
 		}
 	}
 	if ctr.ID == "" {
-		if !ensured {
-			if err := s.engine.EnsureImage(cctx, stack, svc.Service, r.noteProgress); err != nil {
-				res.err = err
-				return res
-			}
-		}
-		created, err := s.createContainer(cctx, stack, svc)
-		if err != nil {
-			res.err = fmt.Errorf("creating %s: %w", svc.Name, err)
-			return res
-		}
-		res.ctr = created
-		r.s.bindContainer(r, "", created.ID)
-		if err := s.engine.Start(cctx, created.ID); err != nil {
-			res.err = fmt.Errorf("starting %s: %w", svc.Name, err)
-			return res
+		created, ok := j.createAndStart(cctx, res)
+		if !ok {
+			return
 		}
 		ctr = created
 	}
@@ -101,7 +110,30 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 		c.Running = true
 	}
 	res.ctr = c
-	return res
+}
+
+// createAndStart makes the service's container (the image first, unless
+// ensured already) and starts it; false with res.err set when it fails.
+func (j startJob) createAndStart(cctx context.Context, res *actionResult) (Container, bool) {
+	s, svc := j.s, j.svc
+	if !j.ensured {
+		if err := s.engine.EnsureImage(cctx, j.stack, svc.Service, j.r.noteProgress); err != nil {
+			res.err = err
+			return Container{}, false
+		}
+	}
+	created, err := s.createContainer(cctx, j.stack, svc)
+	if err != nil {
+		res.err = fmt.Errorf("creating %s: %w", svc.Name, err)
+		return Container{}, false
+	}
+	res.ctr = created
+	s.bindContainer(j.r, "", created.ID)
+	if err := s.engine.Start(cctx, created.ID); err != nil {
+		res.err = fmt.Errorf("starting %s: %w", svc.Name, err)
+		return Container{}, false
+	}
+	return created, true
 }
 
 // isGone: the container no longer exists. An engine that could not be
