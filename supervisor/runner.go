@@ -67,7 +67,12 @@ type runner struct {
 	healthyCh    chan struct{}
 	stopWatch    context.CancelFunc // ends the exit watch of the current container
 	// wakes counts timer wakeups; a runner that spins shows it here.
-	wakes      atomic.Int64
+	wakes atomic.Int64
+	// behind: dispatch dropped an event for this runner (catchUp).
+	behind atomic.Bool
+	// pending holds the engine events that came during the action in
+	// flight, applied once its result is in (replayPending).
+	pending    []EngineEvent
 	waitingFor []string
 	detail     string
 	// condition is the host condition the last start ran into ("" none);
@@ -235,12 +240,14 @@ func (r *runner) run(ctx context.Context) {
 			r.acting = false
 			r.handleAction(ctx, a)
 			r.stopIfUserStopped(ctx)
+			r.replayPending(ctx)
 		case v := <-r.learned:
 			if v > 0 && v != r.vram {
 				r.vram = v
 				r.save(ctx)
 			}
 		case <-r.poke:
+			r.catchUp(ctx)
 			r.checkLaunch(ctx)
 		case n := <-r.notes:
 			if r.acting {

@@ -12,8 +12,60 @@ func (r *runner) handleEvent(ctx context.Context, ev EngineEvent) {
 		// wait out the backoff its outage grew.
 		r.nextRestart = r.s.clock.Now()
 	}
-	if r.acting || r.stopping {
-		// The action in flight inspects the container itself.
+	if r.stopping {
+		return // no restarts: what its container does no longer matters
+	}
+	if r.acting {
+		r.queue(ev)
+		return
+	}
+	r.applyEvent(ctx, ev)
+}
+
+// maxPending bounds the events kept while an action is in flight; past it
+// the oldest give way (the newest say most about where the container is).
+const maxPending = 32
+
+// queue keeps an event that came while an action was in flight, to be
+// applied once the action's result is in (replayPending).
+func (r *runner) queue(ev EngineEvent) {
+	if len(r.pending) == maxPending {
+		r.pending = append(r.pending[:0], r.pending[1:]...)
+	}
+	r.pending = append(r.pending, ev)
+}
+
+// replayPending applies, in order, the events that came while the action
+// ran, now that its result is in. Most are the action's own doing (the
+// stop before a restart, the start) and change nothing; one that is not
+// (the new container died already) is a failure seen at once rather than
+// at the next check. A process exit seen meanwhile is of the process the
+// action replaced: it is dropped. A new action keeps the rest for after it.
+func (r *runner) replayPending(ctx context.Context) {
+	for len(r.pending) > 0 && !r.acting {
+		ev := r.pending[0]
+		r.pending = r.pending[1:]
+		if r.stopping {
+			continue
+		}
+		if !ev.ProcessExited {
+			r.applyEvent(ctx, ev)
+		}
+	}
+	if len(r.pending) == 0 {
+		r.pending = nil
+	}
+}
+
+// catchUp re-inspects the container after dispatch had to drop an event
+// for this runner (its queue was full): what the event said is found anew.
+func (r *runner) catchUp(ctx context.Context) {
+	if !r.behind.Swap(false) || r.stopping {
+		return
+	}
+	ev := EngineEvent{Kind: EventResync, Service: r.svc.Name, Time: r.s.clock.Now()}
+	if r.acting {
+		r.queue(ev)
 		return
 	}
 	r.applyEvent(ctx, ev)

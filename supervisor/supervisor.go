@@ -458,8 +458,14 @@ func (s *Supervisor) dispatch(ev EngineEvent) {
 		select {
 		case r.events <- ev:
 		default:
-			// A runner this far behind re-inspects on the resync that follows.
+			// A runner this far behind re-inspects its container once it
+			// catches up (catchUp), so what the event said is not lost.
 			s.log.Warn("event dropped: service busy", "service", r.svc.Name, "event", ev.Kind)
+			r.behind.Store(true)
+			select {
+			case r.poke <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
