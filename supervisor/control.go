@@ -59,7 +59,7 @@ func (s *Supervisor) send(ctx context.Context, name string, c command) error {
 	}
 }
 
-// Restart restarts a service now (the seed's manual restart), optionally
+// Restart restarts a service now (a manual restart), optionally
 // resetting its failure count. It never runs beside another restart of the
 // same service.
 func (s *Supervisor) Restart(ctx context.Context, name string, resetFailures bool) error {

@@ -29,7 +29,7 @@ import (
 
 var projectSeq atomic.Int64
 
-// realStack is a seed-shaped stack of testsvc containers: data services,
+// realStack is a typical stack of testsvc containers: data services,
 // an "AI" service probed over HTTP from the host, an application and a
 // frontend, plus a crash-looping service.
 func realStack(port int) string {

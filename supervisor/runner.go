@@ -276,8 +276,8 @@ func (r *runner) nextWake() time.Duration {
 	return max(next.Sub(now), 0)
 }
 
-// probeDue: an unhealthy service is not probed; as in the seed's state
-// diagram it waits out its backoff and is restarted. One its restart
+// probeDue: an unhealthy service is not probed; it waits out its
+// backoff and is restarted. One its restart
 // policy holds is still probed, so that it can be seen to recover.
 func (r *runner) probeDue() bool {
 	return r.ctr.ID != "" && r.launched && !r.acting && r.enabled && !r.stopping &&

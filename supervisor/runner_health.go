@@ -61,32 +61,19 @@ func (r *runner) fastInterval() time.Duration {
 // awaitingFirstSuccess: started, and not yet seen healthy since.
 func (r *runner) awaitingFirstSuccess() bool { return r.st == Starting && !r.everHealthy }
 
+// startProbe runs one check in the background. Its deadline and panic
+// guard are the prober's own (probes.Guard, through probes.ForSpec): a
+// check that hangs or panics comes back as an error result.
 func (r *runner) startProbe(ctx context.Context) {
 	r.probing = true
-	gen, id := r.gen, r.ctr.ID
-	timeout := r.svc.Health.Timeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
+	gen, id, p := r.gen, r.ctr.ID, r.probe
 	go func() {
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		res := safeProbe(pctx, r.probe, id)
+		res := p.Probe(ctx, id)
 		select {
 		case r.probed <- probeOutcome{gen: gen, res: res}:
 		case <-ctx.Done():
 		}
 	}()
-}
-
-// safeProbe turns a panicking prober into a probe error.
-func safeProbe(ctx context.Context, p Prober, id string) (res ProbeResult) {
-	defer func() {
-		if v := recover(); v != nil {
-			res = ProbeResult{Err: fmt.Errorf("probe panicked: %v", v)}
-		}
-	}()
-	return p.Probe(ctx, id)
 }
 
 func (r *runner) handleProbe(ctx context.Context, p probeOutcome) {

@@ -1,6 +1,6 @@
 // Package supervisor is the agent's engine: it brings a planned stack up
 // eagerly in dependency order, runs one goroutine per service that owns its
-// state machine (the seed's RUNNING, STARTING, UNHEALTHY, STOPPED, DISABLED,
+// state machine (RUNNING, STARTING, UNHEALTHY, STOPPED, DISABLED,
 // NOT_FOUND), detects failures from engine events and probes, restarts with
 // exponential backoff, disables services past their max failures, cascades
 // restarts to `restart: true` dependents, persists what must survive an
@@ -15,7 +15,7 @@
 // adapter creates containers with restart policy "no", so Podman never
 // races the agent. Compose's `restart:` decides which failures the agent
 // restarts (policy.go): unset, always and unless-stopped all of them (the
-// seed's behaviour), on-failure only non-zero exits, no none; a clean exit
+// default), on-failure only non-zero exits, no none; a clean exit
 // under no/on-failure is completion (runner_exit.go). Containers that no
 // longer match the file are recreated one at a time (rollout.go).
 package supervisor
