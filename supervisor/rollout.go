@@ -143,23 +143,6 @@ func (s *Supervisor) awaitOutcome(ctx context.Context, events <-chan Event, name
 	}
 }
 
-// recreateNow replaces the outdated container (cmdRecreate).
-func (r *runner) recreateNow(ctx context.Context, why string) error {
-	if why != "" {
-		r.outdated = why
-	}
-	switch {
-	case r.outdated == "":
-		return errAlreadyCurrent
-	case !r.enabled || r.stopping || r.acting || !r.launched || r.ctr.ID == "":
-		return errRecreateLater
-	}
-	r.log.Info("recreating the container", "why", r.outdated)
-	r.nextRestart = time.Time{} // the recreate is the restart a backoff waited for
-	r.begin(ctx, actRecreate, false)
-	return nil
-}
-
 // outdatedWhy is outdatedReason against the engine's config hash for st.
 func (s *Supervisor) outdatedWhy(st *compose.Stack, ps *compose.PlannedService, existing map[string]Container) string {
 	return outdatedReason(ps, existing, s.hashFor(st))
