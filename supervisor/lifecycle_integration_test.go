@@ -237,7 +237,7 @@ volumes: {data: {}}
 	waitReal(t, sup, "both recreated and running", 90*time.Second, func() bool {
 		ids := containerIDs(t, rig)
 		return ids["db"] != before["db"] && ids["api"] != before["api"] &&
-			statusOf(sup, "db").Status == supervisor.Running && statusOf(sup, "api").Status == supervisor.Running
+			runsContainer(sup, "db", ids) && runsContainer(sup, "api", ids)
 	})
 	checkRolledOut(t, rig, sup)
 
@@ -252,9 +252,17 @@ volumes: {data: {}}
 	waitReal(t, sup2, "recreated at agent start", 90*time.Second, func() bool {
 		ids := containerIDs(t, rig)
 		return ids["db"] != mid["db"] && ids["api"] != mid["api"] &&
-			statusOf(sup2, "db").Status == supervisor.Running && statusOf(sup2, "api").Status == supervisor.Running
+			runsContainer(sup2, "db", ids) && runsContainer(sup2, "api", ids)
 	})
 	checkRolledOut(t, rig, sup2)
+}
+
+// runsContainer: the service is RUNNING on the container the engine lists
+// for it. The engine lists a recreated container as soon as it is made;
+// until the recreate returns, the status is still the old container's.
+func runsContainer(sup *supervisor.Supervisor, name string, ids map[string]string) bool {
+	st := statusOf(sup, name)
+	return st.Status == supervisor.Running && st.ContainerID != "" && strings.HasPrefix(ids[name], st.ContainerID)
 }
 
 // checkRolledOut: db was recreated and healthy before api was started, the
