@@ -128,7 +128,7 @@ type Supervisor struct {
 	metrics metricsHook
 	starts  *startQueue
 
-	emitMu     sync.Mutex
+	bus        *eventBus
 	mu         sync.Mutex
 	runners    map[string]*runner
 	order      []string // plan order
@@ -136,10 +136,6 @@ type Supervisor struct {
 	views      map[string]depView
 	byID       map[string]*runner
 	pre        map[string]*precreation // containers made ahead of their start
-	history    []Event
-	seq        uint64
-	subs       map[int]chan Event
-	nextSub    int
 	running    bool
 	startedAt  time.Time
 	upLogged   bool
@@ -197,8 +193,8 @@ func New(st *compose.Stack, plan *compose.Plan, cfg Config, d Deps) *Supervisor 
 		views:    map[string]depView{},
 		byID:     map[string]*runner{},
 		pre:      map[string]*precreation{},
-		subs:     map[int]chan Event{},
 	}
+	s.bus = newEventBus(s.cfg.EventHistory, d.Store, d.Clock, d.Logger)
 	for _, ps := range plan.Services {
 		s.order = append(s.order, ps.Name)
 	}
