@@ -7,10 +7,10 @@ func (s *Supervisor) update(st ServiceStatus, v depView, msg string) {
 	s.bus.order.Lock()
 	defer s.bus.order.Unlock()
 	s.mu.Lock()
-	prev, had := s.views[st.Name]
+	prev, had := s.board.view(st.Name)
 	if _, live := s.runners[st.Name]; live {
 		s.statuses[st.Name] = st
-		s.views[st.Name] = v
+		s.board.set(st.Name, v)
 	}
 	ev, subs := s.bus.record(st, msg)
 	s.mu.Unlock()

@@ -83,6 +83,7 @@ func (s *Supervisor) swapPlan(st *compose.Stack, plan *compose.Plan, existing ma
 		delete(s.runners, name)
 	}
 	s.stack, s.plan = st, plan
+	s.board.setPlan(plan)
 	s.order = s.order[:0]
 	for i := range plan.Services {
 		s.order = append(s.order, plan.Services[i].Name)
@@ -140,6 +141,6 @@ func (s *Supervisor) release(ctx context.Context, r *runner) (string, ServiceSta
 	}
 	st := s.statuses[r.svc.Name]
 	delete(s.statuses, r.svc.Name)
-	delete(s.views, r.svc.Name)
+	s.board.drop(r.svc.Name)
 	return id, st
 }

@@ -187,10 +187,10 @@ func (r *runner) noteProgress(line string) {
 type runnerWorld struct{ r *runner }
 
 func (w runnerWorld) dependenciesMet(svc *compose.PlannedService) (bool, []string) {
-	return w.r.s.dependenciesMet(svc)
+	return w.r.s.board.dependenciesMet(svc)
 }
 
-func (w runnerWorld) gpuAhead(svc *compose.PlannedService) string { return w.r.s.gpuAhead(svc) }
+func (w runnerWorld) gpuAhead(svc *compose.PlannedService) string { return w.r.s.board.gpuAhead(svc) }
 
 func (w runnerWorld) inspect(id string) (Container, error) {
 	ictx, cancel := context.WithTimeout(w.r.ctx, 10*time.Second)

@@ -133,7 +133,7 @@ type Supervisor struct {
 	runners    map[string]*runner
 	order      []string // plan order
 	statuses   map[string]ServiceStatus
-	views      map[string]depView
+	board      *board
 	byID       map[string]*runner
 	pre        map[string]*precreation // containers made ahead of their start
 	running    bool
@@ -147,21 +147,6 @@ type Supervisor struct {
 	stopRollout context.CancelFunc
 	// loggedHostCond is the engine-wide condition last logged (hostcondition.go).
 	loggedHostCond string
-}
-
-// depView is what dependents need to know of a service.
-type depView struct {
-	status    Status
-	started   bool
-	completed bool
-	failed    bool
-	enabled   bool
-	begun     bool      // its first start is under way or done
-	launched  bool      // its first start is done (or it was adopted running)
-	held      bool      // it will not start now: a backoff to wait out, or stopping
-	acting    time.Time // when its current action began; zero when none
-	exitCode  int       // non-zero: the exit code of its container, now down
-	hostCond  string    // the engine-wide condition its last start ran into
 }
 
 // New prepares a supervisor for a stack and its plan.
@@ -190,7 +175,7 @@ func New(st *compose.Stack, plan *compose.Plan, cfg Config, d Deps) *Supervisor 
 		starts:   newStartQueue(1),
 		runners:  map[string]*runner{},
 		statuses: map[string]ServiceStatus{},
-		views:    map[string]depView{},
+		board:    newBoard(plan, d.Gate != nil),
 		byID:     map[string]*runner{},
 		pre:      map[string]*precreation{},
 	}
@@ -304,8 +289,8 @@ func (s *Supervisor) addRunnerLocked(ps *compose.PlannedService, existing map[st
 	if r.ctr.ID != "" {
 		s.byID[r.ctr.ID] = r
 	}
-	s.views[ps.Name] = depView{status: r.st, enabled: r.enabled, started: r.ctr.Running,
-		launched: r.launched, held: !r.launched && !r.nextRestart.IsZero()}
+	s.board.set(ps.Name, depView{status: r.st, enabled: r.enabled, started: r.ctr.Running,
+		launched: r.launched, held: !r.launched && !r.nextRestart.IsZero()})
 	return r
 }
 
