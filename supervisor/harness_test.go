@@ -166,3 +166,10 @@ func messagesOf(evs []Event, service string) []string {
 	}
 	return out
 }
+
+// useEngine puts e in front of the fake engine, for the supervisor and its
+// actuator alike; before start.
+func (h *harness) useEngine(e Engine) {
+	h.sup.engine = e
+	h.sup.act.engine = e
+}

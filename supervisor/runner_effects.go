@@ -31,7 +31,7 @@ func (r *runner) do(ctx context.Context, e effect) {
 	case doWatch:
 		r.watchExit(e.ctr)
 	case doReserveGPU:
-		r.ticket = r.reserveGPU(e.svc, e.act, e.vram)
+		r.ticket = r.s.act.reserve(e.svc, e.act, e.vram)
 	case doAct:
 		r.startAction(ctx, e)
 	case doRelease:
@@ -58,7 +58,7 @@ func (r *runner) startAction(ctx context.Context, e effect) {
 	ticket := r.ticket
 	r.ticket = nil
 	go func() {
-		res := r.s.act(ctx, r, e.svc, e.act, e.ctr, ticket)
+		res := r.s.act.act(ctx, r, e.svc, e.act, e.ctr, ticket)
 		res.manual = e.manual
 		select {
 		case r.acted <- res:
@@ -70,24 +70,8 @@ func (r *runner) startAction(ctx context.Context, e effect) {
 	}()
 }
 
-// reserveGPU takes the GPU service's place in the gate's queue (nil
-// without a gate); the action waits on it.
-func (r *runner) reserveGPU(svc *compose.PlannedService, kind actionKind, learned uint64) *gpu.Ticket {
-	if !svc.GPU.Required || r.s.gate == nil {
-		return nil
-	}
-	op := gpu.OpStart
-	if kind != actStart {
-		op = gpu.OpRestart
-	}
-	need := svc.GPU.VRAMBytes
-	if need == 0 {
-		need = learned // learned on an earlier start
-	}
-	// Devices: the GPUs the engine attaches (count 1 is GPU 0), so services
-	// pinned to different GPUs take different lanes.
-	return r.s.gate.Reserve(gpu.Request{Service: svc.Name, Priority: gpuPriority(svc), NeedBytes: need, Op: op, Devices: svc.GPU.Lanes()})
-}
+// bindNew: the container an action just made is the service's.
+func (r *runner) bindNew(id string) { r.s.bindContainer(r, "", id) }
 
 // settle keeps the GPU gate closed until the service's VRAM use settles (or
 // it is healthy), then releases it and reports the learned peak.

@@ -127,6 +127,7 @@ type Supervisor struct {
 	log     *slog.Logger
 	metrics metricsHook
 	starts  *startQueue
+	act     *actuator
 
 	bus        *eventBus
 	mu         sync.Mutex
@@ -184,6 +185,8 @@ func New(st *compose.Stack, plan *compose.Plan, cfg Config, d Deps) *Supervisor 
 		s.order = append(s.order, ps.Name)
 	}
 	s.starts.ahead, s.starts.clock = s.startAhead, d.Clock
+	s.act = &actuator{engine: d.Engine, gate: d.Gate, starts: s.starts, stopTimeout: s.cfg.StopTimeout, log: d.Logger,
+		stack: s.Stack, create: s.createContainer}
 	return s
 }
 

@@ -3,24 +3,70 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/hostagent/hostagent/compose"
 	"github.com/hostagent/hostagent/gpu"
 )
 
+// actuator carries out starts, restarts and recreates: it holds the GPU
+// gate (where a GPU service reserves its place) and the start queue (one
+// engine start at a time, most critical first), and makes the engine
+// calls. Runners reach it through startActuator.
+type actuator struct {
+	engine      Engine
+	gate        GPUGate // nil: no GPU gate
+	starts      *startQueue
+	stopTimeout time.Duration
+	log         *slog.Logger
+	// stack is the stack being run (a reload replaces it).
+	stack func() *compose.Stack
+	// create makes a service's container, or takes the one made ahead
+	// (precreate.go).
+	create func(ctx context.Context, st *compose.Stack, svc *compose.PlannedService) (Container, error)
+}
+
+// actionOwner is the runner an action reports to.
+type actionOwner interface {
+	// bindNew: the container just made is the service's; engine events
+	// about it go to the runner from now on.
+	bindNew(id string)
+	// noteProgress hands on a line of pull or build progress.
+	noteProgress(line string)
+}
+
+// reserve takes a GPU service's place in the gate's queue (nil without a
+// gate); its action waits on it. learned is the VRAM it used last.
+func (s *actuator) reserve(svc *compose.PlannedService, kind actionKind, learned uint64) *gpu.Ticket {
+	if !svc.GPU.Required || s.gate == nil {
+		return nil
+	}
+	op := gpu.OpStart
+	if kind != actStart {
+		op = gpu.OpRestart
+	}
+	need := svc.GPU.VRAMBytes
+	if need == 0 {
+		need = learned // learned on an earlier start
+	}
+	// Devices: the GPUs the engine attaches (count 1 is GPU 0), so services
+	// pinned to different GPUs take different lanes.
+	return s.gate.Reserve(gpu.Request{Service: svc.Name, Priority: gpuPriority(svc), NeedBytes: need, Op: op, Devices: svc.GPU.Lanes()})
+}
+
 // act performs a start or restart: the image when a container is to be
 // made, the GPU gate for GPU services, then a start slot, then the engine
-// calls.
-func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedService, kind actionKind, ctr Container, ticket *gpu.Ticket) actionResult {
+// calls. o is the service's runner, which the action reports to.
+func (s *actuator) act(ctx context.Context, o actionOwner, svc *compose.PlannedService, kind actionKind, ctr Container, ticket *gpu.Ticket) actionResult {
 	res := actionResult{kind: kind, ctr: ctr}
-	stack, _ := s.current()
+	stack := s.stack()
 	ensured := false
 	if kind == actRecreate || ctr.ID == "" {
 		// A pull or build may take minutes: done before the start slot, so
 		// that other services start meanwhile. (A GPU service keeps its
 		// place in the GPU lane's queue.)
-		if err := s.engine.EnsureImage(ctx, stack, svc.Service, r.noteProgress); err != nil {
+		if err := s.engine.EnsureImage(ctx, stack, svc.Service, o.noteProgress); err != nil {
 			if ticket != nil {
 				ticket.Cancel()
 			}
@@ -44,18 +90,18 @@ func (s *Supervisor) act(ctx context.Context, r *runner, svc *compose.PlannedSer
 	}
 	defer release()
 	// The service's own stop_grace_period, as the container was created with.
-	stop := svc.StopTimeout(s.cfg.StopTimeout)
+	stop := svc.StopTimeout(s.stopTimeout)
 	cctx, cancel := context.WithTimeout(ctx, stop+60*time.Second)
 	defer cancel()
-	j := startJob{s: s, r: r, stack: stack, svc: svc, kind: kind, stop: stop, ensured: ensured}
+	j := startJob{s: s, o: o, stack: stack, svc: svc, kind: kind, stop: stop, ensured: ensured}
 	j.run(ctx, cctx, &res, ctr)
 	return res
 }
 
 // startJob is the engine part of an action, once it holds a start slot.
 type startJob struct {
-	s       *Supervisor
-	r       *runner
+	s       *actuator
+	o       actionOwner
 	stack   *compose.Stack
 	svc     *compose.PlannedService
 	kind    actionKind
@@ -82,7 +128,7 @@ func (j startJob) run(ctx, cctx context.Context, res *actionResult, ctr Containe
 			res.err = fmt.Errorf("recreating the outdated container of %s: %w", svc.Name, err)
 			return
 		}
-		s.bindContainer(j.r, "", created.ID)
+		j.o.bindNew(created.ID)
 		res.ctr, ctr = created, created
 	}
 	if ctr.ID != "" {
@@ -117,18 +163,18 @@ func (j startJob) run(ctx, cctx context.Context, res *actionResult, ctr Containe
 func (j startJob) createAndStart(cctx context.Context, res *actionResult) (Container, bool) {
 	s, svc := j.s, j.svc
 	if !j.ensured {
-		if err := s.engine.EnsureImage(cctx, j.stack, svc.Service, j.r.noteProgress); err != nil {
+		if err := s.engine.EnsureImage(cctx, j.stack, svc.Service, j.o.noteProgress); err != nil {
 			res.err = err
 			return Container{}, false
 		}
 	}
-	created, err := s.createContainer(cctx, j.stack, svc)
+	created, err := s.create(cctx, j.stack, svc)
 	if err != nil {
 		res.err = fmt.Errorf("creating %s: %w", svc.Name, err)
 		return Container{}, false
 	}
 	res.ctr = created
-	s.bindContainer(j.r, "", created.ID)
+	j.o.bindNew(created.ID)
 	if err := s.engine.Start(cctx, created.ID); err != nil {
 		res.err = fmt.Errorf("starting %s: %w", svc.Name, err)
 		return Container{}, false
