@@ -100,7 +100,7 @@ func (r *runner) recordProbe(at time.Time, res ProbeResult) {
 		rec.Result = ProbeFailing
 	}
 	if out != "" {
-		rec.Output = trimOutput(r.s.redact(out))
+		rec.Output = trimOutput(r.env.redact(out))
 	}
 	b := &r.box
 	b.mu.Lock()

@@ -17,7 +17,7 @@ import (
 // goroutines that report back, so the runner always answers.
 type runner struct {
 	machine
-	s     *Supervisor
+	env   runnerEnv
 	probe Prober
 
 	cmds    chan command
@@ -92,7 +92,7 @@ type actionResult struct {
 
 func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, existing *Container, rec *state.Record) *runner {
 	r := &runner{
-		s:       s,
+		env:     s.runnerEnv(),
 		probe:   s.probes(svc.Service),
 		cmds:    make(chan command, 8),
 		events:  make(chan EngineEvent, 32),
@@ -117,10 +117,10 @@ func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, e
 
 func (r *runner) run(ctx context.Context) {
 	r.ctx = ctx
-	timer := r.s.clock.NewTimer(time.Hour)
+	timer := r.env.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	r.watchExit(r.ctr)
-	r.exec(ctx, r.begun(r.s.clock.Now()))
+	r.exec(ctx, r.begun(r.env.clock.Now()))
 	for {
 		if !timer.Stop() {
 			select {
@@ -128,27 +128,27 @@ func (r *runner) run(ctx context.Context) {
 			default:
 			}
 		}
-		timer.Reset(r.nextWake(r.s.clock.Now()))
+		timer.Reset(r.nextWake(r.env.clock.Now()))
 		select {
 		case <-ctx.Done():
 			return
 		case c := <-r.cmds:
 			r.command(ctx, c)
 		case ev := <-r.events:
-			r.exec(ctx, r.engineEvent(r.s.clock.Now(), ev))
+			r.exec(ctx, r.engineEvent(r.env.clock.Now(), ev))
 		case p := <-r.probed:
-			r.exec(ctx, r.probeResult(r.s.clock.Now(), p))
+			r.exec(ctx, r.probeResult(r.env.clock.Now(), p))
 		case a := <-r.acted:
-			r.exec(ctx, r.actionDone(r.s.clock.Now(), a))
+			r.exec(ctx, r.actionDone(r.env.clock.Now(), a))
 		case v := <-r.learned:
-			r.exec(ctx, r.vramLearned(r.s.clock.Now(), v))
+			r.exec(ctx, r.vramLearned(r.env.clock.Now(), v))
 		case <-r.poke:
-			r.exec(ctx, r.poked(r.s.clock.Now(), r.behind.Swap(false)))
+			r.exec(ctx, r.poked(r.env.clock.Now(), r.behind.Swap(false)))
 		case n := <-r.notes:
-			r.exec(ctx, r.progressNote(r.s.clock.Now(), n))
+			r.exec(ctx, r.progressNote(r.env.clock.Now(), n))
 		case <-timer.C():
 			r.wakes.Add(1)
-			r.exec(ctx, r.timer(r.s.clock.Now()))
+			r.exec(ctx, r.timer(r.env.clock.Now()))
 		}
 	}
 }
@@ -157,11 +157,10 @@ func (r *runner) run(ctx context.Context) {
 // only then answers, so the caller sees the state the command made.
 func (r *runner) command(ctx context.Context, c command) {
 	if c.kind == cmdUpdate {
-		_, plan := r.s.current()
-		c.pol = policyFor(plan, c.svc)
-		r.probe = r.s.probes(c.svc.Service)
+		c.pol = r.env.policy(c.svc)
+		r.probe = r.env.probes(c.svc.Service)
 	}
-	effs, err := r.commanded(r.s.clock.Now(), c)
+	effs, err := r.commanded(r.env.clock.Now(), c)
 	r.exec(ctx, effs)
 	c.reply <- err
 }

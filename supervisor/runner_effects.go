@@ -18,20 +18,20 @@ func (r *runner) exec(ctx context.Context, effs []effect) {
 func (r *runner) do(ctx context.Context, e effect) {
 	switch e.kind {
 	case doSave:
-		r.s.save(ctx, e.rec)
+		r.env.bus.save(ctx, e.rec)
 	case doPublish:
 		r.noteFacts(e.facts)
-		r.s.update(e.status, e.view, e.msg)
+		r.env.bus.update(e.status, e.view, e.msg)
 	case doPokeAll:
-		r.s.pokeAll()
+		r.env.crew.pokeAll()
 	case doCascade:
-		r.s.cascade(r.svc.Name)
+		r.env.crew.cascade(r.svc.Name)
 	case doBind:
-		r.s.bindContainer(r, e.oldID, e.ctr.ID)
+		r.env.crew.bindContainer(r, e.oldID, e.ctr.ID)
 	case doWatch:
 		r.watchExit(e.ctr)
 	case doReserveGPU:
-		r.ticket = r.s.act.reserve(e.svc, e.act, e.vram)
+		r.ticket = r.env.act.reserve(e.svc, e.act, e.vram)
 	case doAct:
 		r.startAction(ctx, e)
 	case doRelease:
@@ -43,12 +43,12 @@ func (r *runner) do(ctx context.Context, e effect) {
 	case doStop:
 		r.stopContainer(ctx, e.ctr.ID, e.grace)
 	case doCountFailure:
-		r.s.metrics.failure(r.svc.Name)
+		r.env.metrics.failure(r.svc.Name)
 	case doDetected:
-		r.s.metrics.detected(r.svc.Name, e.at, r.s.clock.Now())
+		r.env.metrics.detected(r.svc.Name, e.at, r.env.clock.Now())
 	case doRecordProbe:
 		r.recordProbe(e.at, e.probe)
-		r.s.metrics.probe(r.svc.Name, e.probe)
+		r.env.metrics.probe(r.svc.Name, e.probe)
 	}
 }
 
@@ -58,7 +58,7 @@ func (r *runner) startAction(ctx context.Context, e effect) {
 	ticket := r.ticket
 	r.ticket = nil
 	go func() {
-		res := r.s.act.act(ctx, r, e.svc, e.act, e.ctr, ticket)
+		res := r.env.act.act(ctx, r, e.svc, e.act, e.ctr, ticket)
 		res.manual = e.manual
 		select {
 		case r.acted <- res:
@@ -71,7 +71,7 @@ func (r *runner) startAction(ctx context.Context, e effect) {
 }
 
 // bindNew: the container an action just made is the service's.
-func (r *runner) bindNew(id string) { r.s.bindContainer(r, "", id) }
+func (r *runner) bindNew(id string) { r.env.crew.bindContainer(r, "", id) }
 
 // settle keeps the GPU gate closed until the service's VRAM use settles (or
 // it is healthy), then releases it and reports the learned peak.
@@ -103,12 +103,12 @@ func (r *runner) startProbe(ctx context.Context, gen int, id string) {
 // stopContainer stops a container that a start already under way brought
 // up after the user asked for the service to stop.
 func (r *runner) stopContainer(ctx context.Context, id string, grace time.Duration) {
-	r.s.wg.Add(1)
+	r.env.wg.Add(1)
 	go func() {
-		defer r.s.wg.Done()
+		defer r.env.wg.Done()
 		sctx, cancel := context.WithTimeout(ctx, grace+30*time.Second)
 		defer cancel()
-		if err := r.s.engine.Stop(sctx, id, grace); err != nil {
+		if err := r.env.engine.Stop(sctx, id, grace); err != nil {
 			r.log.Warn("stopping a user-stopped service failed", "error", err)
 		}
 	}()
@@ -122,11 +122,11 @@ func (r *runner) watchExit(c Container) {
 		r.stopWatch()
 		r.stopWatch = nil
 	}
-	if r.s.exits == nil || !c.Running || c.PID <= 0 || r.ctx == nil {
+	if r.env.exits == nil || !c.Running || c.PID <= 0 || r.ctx == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
-	exited, err := r.s.exits.Watch(ctx, c.PID, c.ID)
+	exited, err := r.env.exits.Watch(ctx, c.PID, c.ID)
 	if err != nil {
 		cancel()
 		r.log.Debug("no exit watch; relying on engine events", "error", err)
@@ -143,7 +143,7 @@ func (r *runner) watchExit(c Container) {
 		if ctx.Err() != nil {
 			return
 		}
-		ev := EngineEvent{Kind: EventDie, ContainerID: c.ID, Service: name, Time: r.s.clock.Now(), ProcessExited: true}
+		ev := EngineEvent{Kind: EventDie, ContainerID: c.ID, Service: name, Time: r.env.clock.Now(), ProcessExited: true}
 		select {
 		case r.events <- ev:
 		case <-ctx.Done():
@@ -171,19 +171,19 @@ func (r *runner) noteProgress(line string) {
 type runnerWorld struct{ r *runner }
 
 func (w runnerWorld) dependenciesMet(svc *compose.PlannedService) (bool, []string) {
-	return w.r.s.board.dependenciesMet(svc)
+	return w.r.env.board.dependenciesMet(svc)
 }
 
-func (w runnerWorld) gpuAhead(svc *compose.PlannedService) string { return w.r.s.board.gpuAhead(svc) }
+func (w runnerWorld) gpuAhead(svc *compose.PlannedService) string { return w.r.env.board.gpuAhead(svc) }
 
 func (w runnerWorld) inspect(id string) (Container, error) {
 	ictx, cancel := context.WithTimeout(w.r.ctx, 10*time.Second)
 	defer cancel()
-	return w.r.s.engine.Inspect(ictx, id)
+	return w.r.env.engine.Inspect(ictx, id)
 }
 
-func (w runnerWorld) hostCondition(err error) (string, bool) { return w.r.s.engine.Condition(err) }
+func (w runnerWorld) hostCondition(err error) (string, bool) { return w.r.env.engine.Condition(err) }
 
-func (w runnerWorld) engineWide(err error) bool { return w.r.s.engineWide(err) }
+func (w runnerWorld) engineWide(err error) bool { return w.r.env.engineWide(err) }
 
-func (w runnerWorld) redact(text string) string { return w.r.s.redact(text) }
+func (w runnerWorld) redact(text string) string { return w.r.env.redact(text) }
