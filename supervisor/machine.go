@@ -214,6 +214,8 @@ func (m *machine) held() bool {
 	return m.st == Unhealthy && m.nextRestart.IsZero() && !m.acting && m.enabled && m.launched
 }
 
+// tick starts what is due: the restart a backoff waited for (or the start
+// bring-up held back), and the next check.
 func (m *machine) tick() {
 	now := m.now
 	if !m.nextRestart.IsZero() && !now.Before(m.nextRestart) && !m.acting {

@@ -57,6 +57,8 @@ func (m *machine) begin(kind actionKind, manual bool) {
 	m.emit(effect{kind: doAct, act: kind, manual: manual, ctr: m.ctr, svc: m.svc})
 }
 
+// handleAction takes an action's result: a host condition, a failure,
+// a one-shot job already done, or a container that runs.
 func (m *machine) handleAction(a actionResult) {
 	now := m.now
 	if why, ok := m.w.hostCondition(a.err); a.err != nil && ok {

@@ -5,6 +5,7 @@ import (
 	"time"
 )
 
+// handleCommand carries out a command; its error is the caller's answer.
 func (m *machine) handleCommand(c command) error {
 	switch c.kind {
 	case cmdQuiesce:

@@ -5,6 +5,8 @@ import (
 	"time"
 )
 
+// handleEvent takes an engine event about the service's container: now,
+// or after the action in flight, which the event may well be about.
 func (m *machine) handleEvent(ev EngineEvent) {
 	if ev.Kind == EventResync && m.condition != "" && !m.nextRestart.IsZero() {
 		// The engine answers again: a start it could not take need not
@@ -62,7 +64,8 @@ func (m *machine) catchUp() {
 	if m.stopping {
 		return
 	}
-	ev := EngineEvent{Kind: EventResync, Service: m.svc.Name, Time: m.now}
+	// No time: when the dropped event happened is not known.
+	ev := EngineEvent{Kind: EventResync, Service: m.svc.Name}
 	if m.acting {
 		m.queue(ev)
 		return

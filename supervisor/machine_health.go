@@ -60,6 +60,7 @@ func (m *machine) fastInterval() time.Duration {
 // awaitingFirstSuccess: started, and not yet seen healthy since.
 func (m *machine) awaitingFirstSuccess() bool { return m.st == Starting && !m.everHealthy }
 
+// handleProbe takes a check's result; one of an older start is dropped.
 func (m *machine) handleProbe(p probeOutcome) {
 	if p.gen != m.gen || !m.probeDue() {
 		return
