@@ -46,10 +46,7 @@ func (m *machine) redefine(c command) {
 }
 
 func (m *machine) disable() {
-	m.enabled = false
-	m.st = Disabled
-	m.nextRestart = time.Time{}
-	m.disabledWhy = MsgDisabled
+	m.turnOff(MsgDisabled)
 	m.save()
 	m.publish(MsgDisabled)
 	m.emit(effect{kind: doPokeAll})
@@ -106,6 +103,16 @@ func (m *machine) userStopped() bool {
 	return !m.enabled && m.disabledWhy == DetailStoppedByUser
 }
 
+// turnOff is the one way into DISABLED, or STOPPED by the user: the agent
+// no longer restarts the service, for the reason why (kept in the store,
+// so that it survives an agent restart).
+func (m *machine) turnOff(why string) {
+	m.enabled = false
+	m.disabledWhy = why
+	m.nextRestart = time.Time{}
+	m.st = m.offStatus()
+}
+
 // offStatus is the state of a service the agent does not restart: STOPPED
 // when the user stopped it, else DISABLED.
 func (m *machine) offStatus() Status {
@@ -116,11 +123,8 @@ func (m *machine) offStatus() Status {
 }
 
 func (m *machine) userStop() error {
-	m.enabled = false
-	m.disabledWhy = DetailStoppedByUser
-	m.nextRestart = time.Time{}
+	m.turnOff(DetailStoppedByUser)
 	m.detail = ""
-	m.st = Stopped
 	m.log.Info(fmt.Sprintf("Service %s stopped by the user", m.svc.Name))
 	m.save()
 	m.publish(MsgStoppedByUser)

@@ -175,10 +175,7 @@ func (m *machine) fail(msg string) {
 	}
 	if d.Action == ActionDisable {
 		m.log.Error(fmt.Sprintf("Service %s exceeded %d failures", m.svc.Name, m.pol.MaxFailures))
-		m.enabled = false
-		m.st = Disabled
-		m.nextRestart = time.Time{}
-		m.disabledWhy = MsgMaxFailures
+		m.turnOff(MsgMaxFailures)
 		m.save()
 		m.publish(msg)
 		m.publish(MsgMaxFailures)
