@@ -77,7 +77,7 @@ type machine struct {
 
 // world is what a machine asks of the rest while it handles a fact.
 type world interface {
-	// dependenciesMet and gpuAhead are the board's (start.go).
+	// dependenciesMet and gpuAhead are the board's (board.go).
 	dependenciesMet(svc *compose.PlannedService) (bool, []string)
 	gpuAhead(svc *compose.PlannedService) string
 	// inspect is the service's container as the engine sees it now.
@@ -360,6 +360,15 @@ func (m *machine) setContainer(c Container) {
 	}
 	if old.ID != c.ID || old.PID != c.PID || !c.Running {
 		m.emit(effect{kind: doWatch, ctr: c})
+	}
+}
+
+// enterDown is the one way into a down state of a service that is to be
+// restarted: STOPPED with a container, NOT_FOUND without one.
+func (m *machine) enterDown() {
+	m.st = Stopped
+	if m.ctr.ID == "" {
+		m.st = NotFound
 	}
 }
 

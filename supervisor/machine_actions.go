@@ -96,11 +96,7 @@ func (m *machine) actionFailed(a actionResult) {
 		msg = MsgRestartFailed
 	}
 	m.launched = true
-	if m.ctr.ID == "" {
-		m.st = NotFound
-	} else {
-		m.st = Stopped
-	}
+	m.enterDown()
 	m.fail(msg)
 }
 
@@ -157,10 +153,8 @@ func (m *machine) onCondition(a actionResult, why string) {
 	case a.kind == actRecreate && m.ctr.Running:
 		// The image is checked before the outdated container is touched:
 		// it keeps serving until the new one can be made.
-	case m.ctr.ID == "":
-		m.st = NotFound
 	default:
-		m.st = Stopped
+		m.enterDown()
 	}
 	changed := why != m.condition
 	m.condition, m.detail = why, why

@@ -61,10 +61,7 @@ func (m *machine) enable() {
 	m.disabledWhy = ""
 	m.failures = 0
 	if !wasEnabled {
-		m.st = Stopped
-		if m.ctr.ID == "" {
-			m.st = NotFound
-		}
+		m.enterDown()
 		if m.ctr.Running && m.launched {
 			// Its start period stays the one its container began.
 			m.enterStarting(m.startedAt, now)

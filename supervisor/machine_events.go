@@ -113,7 +113,7 @@ func (m *machine) onDown(ev EngineEvent) {
 		return
 	}
 	m.gen++ // drop probes of the dead container
-	m.st = Stopped
+	m.enterDown()
 	m.detail = exitDetail(ev, c)
 	if !m.enabled {
 		m.st = m.offStatus()
@@ -200,15 +200,14 @@ func (m *machine) onDestroyed(ev EngineEvent) {
 	wasUp := m.st == Starting || m.st == Running || m.st == Unhealthy
 	m.setContainer(Container{})
 	m.gen++
+	m.enterDown()
 	if !m.launched || !m.enabled {
-		m.st = NotFound
 		if !m.enabled {
 			m.st = Disabled
 		}
 		m.publish("")
 		return
 	}
-	m.st = NotFound
 	if wasUp {
 		m.fail(MsgContainerDied)
 	} else {

@@ -6,17 +6,24 @@
 // restarts to `restart: true` dependents, persists what must survive an
 // agent restart, and publishes every change as an event.
 //
+// The parts: each service's machine (machine*.go) holds its state and
+// rules, takes facts and returns effects, with no I/O; its runner
+// (runner*.go) is the goroutine that feeds it and carries the effects out,
+// seeing the rest only through runnerEnv: the event bus (bus.go), the
+// board of the services' views (board.go) and the actuator that starts
+// containers (actuator.go). Reload applies a pure diff (diff.go).
+//
 // Health checks poll fast from a start until the first success (HTTP and
 // running status every 50 ms; command checks, an exec each, never closer
 // than 250 ms), then follow the interval: the schedule and its rules are
-// in runner_health.go.
+// in machine_health.go.
 //
 // Restart ownership: the agent alone restarts containers. The engine
 // adapter creates containers with restart policy "no", so Podman never
 // races the agent. Compose's `restart:` decides which failures the agent
 // restarts (policy.go): unset, always and unless-stopped all of them (the
-// default), on-failure only non-zero exits, no none; a clean exit
-// under no/on-failure is completion (runner_exit.go). Containers that no
+// default), on-failure only non-zero exits, no none; a clean exit under
+// no/on-failure is completion (machine_actions.go). Containers that no
 // longer match the file are recreated one at a time (rollout.go).
 package supervisor
 
@@ -41,7 +48,7 @@ type Config struct {
 	StableWindow time.Duration
 	// StartInterval is the probe interval until the first success after a
 	// start, when compose sets no start_interval, once FastWindow is over
-	// (see the probe schedule in runner_health.go).
+	// (see the probe schedule in machine_health.go).
 	StartInterval time.Duration
 	// FastInterval is how often HTTP and running-status checks poll from a
 	// start until the first success (default 50 ms), so a dependent starts
