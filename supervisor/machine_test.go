@@ -135,7 +135,8 @@ func commanded(at time.Duration, c command) func(*machine, *stubWorld) []effect 
 	return func(m *machine, _ *stubWorld) []effect {
 		effs, err := m.commanded(t0.Add(at), c)
 		if err != nil {
-			return append(effs, effect{kind: doPublish, msg: "error: " + err.Error()})
+			// The caller's answer, shown as a line of its own.
+			return append(effs, effect{kind: doPublish, status: ServiceStatus{Status: m.st}, msg: "error: " + err.Error()})
 		}
 		return effs
 	}
@@ -280,5 +281,78 @@ func TestMachineUserStopDuringAStart(t *testing.T) {
 		{"the start returns running: stopped", acted(2*time.Second, actStart, running, nil),
 			"bind\nwatch\nsave failures=0 restarts=0\npublish starting \"Service started\"\nstop\n"},
 		{"no check, no restart is due", timer(time.Hour), ""},
+	})
+}
+
+// A failed check past retries: UNHEALTHY, a backoff, a restart; healthy
+// again it has recovered, and its restart: true dependents follow.
+func TestMachineUnhealthyRestartsAndRecovers(t *testing.T) {
+	m, w := newMachine(t, `
+services:
+  db: {image: postgres, healthcheck: {test: 'true', interval: 1s, retries: 1}}
+  api: {image: app, depends_on: {db: {condition: service_healthy, restart: true}}}
+`, "db")
+	runSteps(t, m, w, []step{
+		{"start", begun(0), "publish not_found \"\"\nact start\npublish not_found \"\"\n"},
+		{"started", acted(time.Second, actStart, running, nil), "bind\nwatch\nsave failures=0 restarts=0\npublish starting \"Service started\"\n"},
+		{"healthy", probed(2*time.Second, true), "record-probe\nsave failures=0 restarts=0\npublish running \"Service healthy\"\n"},
+		{"a failed check", probed(3*time.Second, false),
+			"record-probe\ncount-failure\nsave failures=1 restarts=0\npublish unhealthy \"Health check failed\"\npoke\n"},
+		{"unhealthy is not checked, the backoff (2 s) runs", timer(4 * time.Second), ""},
+		{"restart", timer(5 * time.Second), "publish unhealthy \"\"\nact restart\npublish unhealthy \"Restart initiated\"\n"},
+		{"restarted", acted(6*time.Second, actRestart, running, nil),
+			"save failures=1 restarts=1\npublish starting \"Restart completed\"\n"},
+		{"healthy again: recovered, and the dependents restart", probed(7*time.Second, true),
+			"record-probe\nsave failures=1 restarts=1\npublish running \"Service recovered\"\ncascade\n"},
+	})
+}
+
+// Failed checks within the start period do not count (compose semantics).
+func TestMachineStartPeriodFailuresDoNotCount(t *testing.T) {
+	m, w := newMachine(t, `
+services:
+  db: {image: postgres, healthcheck: {test: 'true', interval: 1s, retries: 1, start_period: 10s}}
+`, "db")
+	runSteps(t, m, w, []step{
+		{"start", begun(0), "publish not_found \"\"\nact start\npublish not_found \"\"\n"},
+		{"started", acted(time.Second, actStart, running, nil), "bind\nwatch\nsave failures=0 restarts=0\npublish starting \"Service started\"\n"},
+		{"failing in the start period: recorded, not counted", probed(5*time.Second, false), "record-probe\n"},
+		{"failing past it: counted", probed(12*time.Second, false),
+			"record-probe\ncount-failure\nsave failures=1 restarts=0\npublish unhealthy \"Health check failed\"\npoke\n"},
+	})
+}
+
+// A job (restart: no) that exits 0 has completed: no failure, no restart.
+func TestMachineJobCompletes(t *testing.T) {
+	m, w := newMachine(t, `
+services:
+  migrate: {image: app, restart: "no"}
+`, "migrate")
+	done := Container{ID: "c1", ExitCode: 0, FinishedAt: t0.Add(2 * time.Second)}
+	runSteps(t, m, w, []step{
+		{"start", begun(0), "publish not_found \"\"\nact start\npublish not_found \"\"\n"},
+		{"started", acted(time.Second, actStart, running, nil), "bind\nwatch\nsave failures=0 restarts=0\npublish starting \"Service started\"\n"},
+		{"it exits 0", event(2*time.Second, EngineEvent{Kind: EventDie, ContainerID: "c1"}, done),
+			"watch\nsave failures=0 restarts=0\npublish stopped \"Service completed (exit 0)\"\n"},
+		{"nothing is due", timer(time.Hour), ""},
+	})
+	if m.detail != DetailCompleted {
+		t.Errorf("detail %q, want %q", m.detail, DetailCompleted)
+	}
+}
+
+// A reload's recreate replaces the running container; it is no restart.
+func TestMachineRecreatesAnOutdatedContainer(t *testing.T) {
+	m, w := newMachine(t, oneService, "db")
+	fresh := Container{ID: "c2", Running: true, PID: 43, StartedAt: t0.Add(3 * time.Second)}
+	runSteps(t, m, w, []step{
+		{"start", begun(0), "publish not_found \"\"\nact start\npublish not_found \"\"\n"},
+		{"started", acted(time.Second, actStart, running, nil), "bind\nwatch\nsave failures=0 restarts=0\npublish starting \"Service started\"\n"},
+		{"recreate", commanded(2*time.Second, command{kind: cmdRecreate, reason: "configuration changed"}),
+			"publish starting \"\"\nact recreate\n"},
+		{"recreated", acted(3*time.Second, actRecreate, fresh, nil),
+			"bind\nwatch\nsave failures=0 restarts=0\npublish starting \"Service recreated\"\n"},
+		{"current now: a second recreate has nothing to do", commanded(4*time.Second, command{kind: cmdRecreate}),
+			"publish starting \"error: already current\"\n"},
 	})
 }
