@@ -134,14 +134,17 @@ type Supervisor struct {
 	log     *slog.Logger
 	metrics metricsHook
 	starts  *startQueue
-	act     *actuator
 
-	bus        *eventBus
+	// The three parts runners see (runnerEnv): the event bus, the board
+	// of the services' views, the actuator that starts containers.
+	bus   *eventBus
+	board *board
+	act   *actuator
+
 	mu         sync.Mutex
 	runners    map[string]*runner
 	order      []string // plan order
 	statuses   map[string]ServiceStatus
-	board      *board
 	byID       map[string]*runner
 	pre        map[string]*precreation // containers made ahead of their start
 	running    bool
