@@ -27,7 +27,7 @@ func (p *preparingEngine) Prepare(ctx context.Context, _ *compose.Stack) error {
 	case <-p.release:
 	case <-ctx.Done():
 	}
-	c, _, _ := p.fakeEngine.counts()
+	c, _, _ := p.counts()
 	p.mu.Lock()
 	p.prepared++
 	p.creates = c
@@ -38,7 +38,7 @@ func (p *preparingEngine) Prepare(ctx context.Context, _ *compose.Stack) error {
 func TestNetworksAndVolumesArePreparedBeforeTheFirstCreate(t *testing.T) {
 	h := newHarness(t, layered, Config{})
 	pe := &preparingEngine{fakeEngine: h.engine, release: make(chan struct{})}
-	h.sup.engine = pe
+	h.useEngine(pe)
 	h.start()
 	settleReal()
 	if c, _, _ := h.engine.counts(); c != 0 {
@@ -110,7 +110,7 @@ services:
   off: {image: x, depends_on: {db: {condition: service_healthy}}}
   pull: {image: y, depends_on: {db: {condition: service_healthy}}}
 `, Config{})
-	h.sup.engine = imageEngine{h.engine, map[string]bool{"pull": true}}
+	h.useEngine(imageEngine{h.engine, map[string]bool{"pull": true}})
 	if err := h.store.Save(t.Context(), state.Record{Service: "off", Enabled: false}); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ services:
   db: {image: postgres, healthcheck: {test: 'true', interval: 1s}}
   app: {image: x, healthcheck: {test: 'true', interval: 1s}, depends_on: {db: {condition: service_healthy}}}
 `, Config{})
-	h.sup.engine = imageEngine{h.engine, nil}
+	h.useEngine(imageEngine{h.engine, nil})
 	h.health.set("db", false)
 	h.engine.mu.Lock()
 	h.engine.createErr["app"] = errors.New("engine refused")
@@ -186,7 +186,7 @@ services:
 `, Config{})
 	h.step = 10 * time.Millisecond
 	pulled := make(chan struct{})
-	h.sup.engine = pullingEngine{h.engine, map[string]chan struct{}{"big": pulled}}
+	h.useEngine(pullingEngine{h.engine, map[string]chan struct{}{"big": pulled}})
 	start := h.clock.Now()
 	h.start()
 	h.until("small started", time.Minute, func() bool { return len(h.engine.startsOf("small")) == 1 })

@@ -20,7 +20,11 @@ services:
 	h.step = time.Second
 	h.engine.setImageErr("ai-llm", fmt.Errorf("%w: ghcr.io/x/y:1: manifest unknown", errFakeImage))
 	h.start()
-	h.until("20 starts refused for the image", 3*time.Hour, func() bool { return h.engine.ensureCount("ai-llm") >= 20 })
+	// The 20th refusal is counted inside the start; its retry is scheduled
+	// once the runner has the result.
+	h.until("20 starts refused for the image", 3*time.Hour, func() bool {
+		return h.engine.ensureCount("ai-llm") >= 20 && h.status("ai-llm").NextRestartAt != nil
+	})
 
 	st := h.status("ai-llm")
 	if st.FailureCount != 0 || st.Status == Disabled || !st.Enabled {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/hostagent/hostagent/compose"
 )
@@ -59,7 +58,7 @@ func (s *Supervisor) send(ctx context.Context, name string, c command) error {
 	}
 }
 
-// Restart restarts a service now (the seed's manual restart), optionally
+// Restart restarts a service now (a manual restart), optionally
 // resetting its failure count. It never runs beside another restart of the
 // same service.
 func (s *Supervisor) Restart(ctx context.Context, name string, resetFailures bool) error {
@@ -145,35 +144,5 @@ func (s *Supervisor) Stack() *compose.Stack {
 func (s *Supervisor) Progress() Progress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := Progress{Phases: len(s.plan.Phases), Total: len(s.order)}
-	lowest := 0
-	for _, ps := range s.plan.Services {
-		v := s.views[ps.Name]
-		if v.status == Running {
-			p.Running++
-			continue
-		}
-		if v.completed {
-			// A one-shot job that is done is as far as it goes.
-			p.Completed++
-			continue
-		}
-		if !v.enabled || ps.Track != compose.TrackCore {
-			continue
-		}
-		if lowest == 0 || ps.Phase < lowest {
-			lowest = ps.Phase
-			p.Waiting = nil
-		}
-		if ps.Phase == lowest {
-			p.Waiting = append(p.Waiting, ps.Name)
-		}
-	}
-	sort.Strings(p.Waiting)
-	p.HostCondition = s.hostConditionLocked()
-	p.Phase = lowest
-	if lowest == 0 {
-		p.Phase, p.Done, p.Waiting = p.Phases, true, nil
-	}
-	return p
+	return s.board.progress(len(s.order))
 }

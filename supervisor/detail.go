@@ -100,7 +100,7 @@ func (r *runner) recordProbe(at time.Time, res ProbeResult) {
 		rec.Result = ProbeFailing
 	}
 	if out != "" {
-		rec.Output = trimOutput(r.s.redact(out))
+		rec.Output = trimOutput(r.env.redact(out))
 	}
 	b := &r.box
 	b.mu.Lock()
@@ -109,19 +109,15 @@ func (r *runner) recordProbe(at time.Time, res ProbeResult) {
 	b.mu.Unlock()
 }
 
-// noteFacts copies what the detail shows from the runner's state; called
-// on every publish.
-func (r *runner) noteFacts() {
-	var exit *ExitRecord
-	if r.ctr.ID != "" && !r.ctr.Running && !r.ctr.FinishedAt.IsZero() {
-		exit = &ExitRecord{Code: r.ctr.ExitCode, At: r.ctr.FinishedAt, OOMKilled: r.ctr.OOMKilled}
-	}
+// noteFacts keeps what the detail shows beyond the status; called on
+// every publish.
+func (r *runner) noteFacts(f detailFacts) {
 	b := &r.box
 	b.mu.Lock()
-	b.policy, b.name, b.cond = r.pol, r.ctr.Name, r.condition
-	if exit != nil {
+	b.policy, b.name, b.cond = f.policy, f.name, f.cond
+	if f.exit != nil {
 		// Kept after the restart: why it went down is still worth knowing.
-		b.exit = exit
+		b.exit = f.exit
 	}
 	b.mu.Unlock()
 }

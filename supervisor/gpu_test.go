@@ -125,7 +125,7 @@ func TestGPUGroupFailureRestartsOneAtATime(t *testing.T) {
 	h.health.set("enrichment", true)
 	h.start()
 	h.until("all running", 5*time.Minute, h.allRunning)
-	// The seed's GPU OOM scenario: the model servers die together.
+	// A GPU out-of-memory: the model servers die together.
 	for _, s := range []string{"llm", "detector", "enrichment"} {
 		h.health.set(s, false)
 		h.engine.kill(s)

@@ -89,7 +89,10 @@ func (h *harness) stop() {
 	}
 	h.cancel()
 	select {
-	case <-h.done:
+	case err := <-h.done:
+		if err != nil {
+			h.t.Logf("supervisor returned: %v", err)
+		}
 	case <-time.After(5 * time.Second):
 		h.t.Error("supervisor did not stop within 5s")
 	}
@@ -162,4 +165,11 @@ func messagesOf(evs []Event, service string) []string {
 		}
 	}
 	return out
+}
+
+// useEngine puts e in front of the fake engine, for the supervisor and its
+// actuator alike; before start.
+func (h *harness) useEngine(e Engine) {
+	h.sup.engine = e
+	h.sup.act.engine = e
 }

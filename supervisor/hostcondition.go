@@ -17,19 +17,6 @@ func (s *Supervisor) engineWide(err error) bool {
 	return ok && err != nil && w.EngineWide(err)
 }
 
-// hostCondition is the engine-wide condition some service's last start
-// ran into, in plan order ("" none). It is derived from the services'
-// views, so a service that gets past it, is removed or disabled takes it
-// away with it.
-func (s *Supervisor) hostConditionLocked() string {
-	for _, ps := range s.plan.Services {
-		if v, ok := s.views[ps.Name]; ok && v.hostCond != "" && v.enabled {
-			return v.hostCond
-		}
-	}
-	return ""
-}
-
 // logHostCondition writes the one journal line for an engine-wide
 // condition when it appears or changes, and one when it clears; the
 // services' own lines about it are at debug level.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
-	. "github.com/hostagent/hostagent/supervisor"
+	"github.com/hostagent/hostagent/supervisor"
 )
 
 // A `build:` service with no image is built and runs; a service whose
@@ -48,7 +48,7 @@ services:
 
 	sup, _ := rig.run(nil)
 	waitReal(t, sup, "the built service and its dependent running", 90*time.Second, func() bool {
-		return statusOf(sup, "built").Status == Running && statusOf(sup, "after").Status == Running
+		return statusOf(sup, "built").Status == supervisor.Running && statusOf(sup, "after").Status == supervisor.Running
 	})
 	if out, err := rig.pm.Podman(t.Context(), "image", "exists", rig.project+"-built"); err != nil {
 		t.Errorf("image %s-built (compose's name) absent: %v %s", rig.project, err, out)
@@ -61,7 +61,7 @@ services:
 	})
 	time.Sleep(3 * time.Second)
 	g := statusOf(sup, "ghost")
-	if g.Status == Disabled || !g.Enabled || g.FailureCount != 0 {
+	if g.Status == supervisor.Disabled || !g.Enabled || g.FailureCount != 0 {
 		t.Errorf("ghost = %s, enabled %v, failure_count %d; want not disabled, 0 failures", g.Status, g.Enabled, g.FailureCount)
 	}
 	if !strings.HasPrefix(g.Detail, "image unavailable: registry.invalid/hostagent/nope:1: ") || !strings.Contains(g.Detail, "registry.invalid") {
@@ -70,12 +70,12 @@ services:
 	msgs := messagesOf(sup.Events(0), "ghost")
 	n := 0
 	for _, m := range msgs {
-		if m == MsgHostCondition {
+		if m == supervisor.MsgHostCondition {
 			n++
 		}
 	}
 	if n != 1 {
-		t.Errorf("ghost events %q: want one %q", msgs, MsgHostCondition)
+		t.Errorf("ghost events %q: want one %q", msgs, supervisor.MsgHostCondition)
 	}
 	t.Logf("ghost: %s", g.Detail)
 }

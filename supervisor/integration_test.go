@@ -24,12 +24,12 @@ import (
 	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 	"github.com/hostagent/hostagent/internal/testsupport/redistest"
 	"github.com/hostagent/hostagent/state"
-	. "github.com/hostagent/hostagent/supervisor"
+	"github.com/hostagent/hostagent/supervisor"
 )
 
 var projectSeq atomic.Int64
 
-// realStack is a seed-shaped stack of testsvc containers: data services,
+// realStack is a typical stack of testsvc containers: data services,
 // an "AI" service probed over HTTP from the host, an application and a
 // frontend, plus a crash-looping service.
 func realStack(port int) string {
@@ -110,8 +110,8 @@ func newRealRig(t *testing.T, yaml string) *realRig {
 
 // run starts a supervisor on the rig with the given store and returns it
 // with a stop function that waits for it.
-func (r *realRig) run(store state.Store) (*Supervisor, func()) {
-	sup := New(r.stack, r.plan, Config{StableWindow: time.Hour}, Deps{
+func (r *realRig) run(store state.Store) (*supervisor.Supervisor, func()) {
+	sup := supervisor.New(r.stack, r.plan, supervisor.Config{StableWindow: time.Hour}, supervisor.Deps{
 		Engine: adapt.Engine{C: r.client},
 		Probes: adapt.Probers(r.client, 2*time.Second, nil),
 		Exits:  pidwatch.New(),
@@ -131,7 +131,10 @@ func (r *realRig) stopOnce(cancel context.CancelFunc, done chan error) {
 	{
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				r.t.Logf("supervisor returned: %v", err)
+			}
 		case <-time.After(30 * time.Second):
 			buf := make([]byte, 1<<20)
 			n := runtime.Stack(buf, true)
@@ -140,7 +143,7 @@ func (r *realRig) stopOnce(cancel context.CancelFunc, done chan error) {
 	}
 }
 
-func waitReal(t *testing.T, sup *Supervisor, desc string, limit time.Duration, cond func() bool) {
+func waitReal(t *testing.T, sup *supervisor.Supervisor, desc string, limit time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -151,14 +154,14 @@ func waitReal(t *testing.T, sup *Supervisor, desc string, limit time.Duration, c
 	}
 }
 
-func statusOf(sup *Supervisor, name string) ServiceStatus {
+func statusOf(sup *supervisor.Supervisor, name string) supervisor.ServiceStatus {
 	s, _ := sup.Service(name)
 	return s
 }
 
-func coreRunning(sup *Supervisor) bool {
+func coreRunning(sup *supervisor.Supervisor) bool {
 	for _, s := range sup.Services() {
-		if s.Name != "loop" && s.Status != Running {
+		if s.Name != "loop" && s.Status != supervisor.Running {
 			return false
 		}
 	}
@@ -206,11 +209,11 @@ func TestRealBringUpOrderKillUnhealthyAndCrashLoop(t *testing.T) {
 		t.Fatalf("podman kill: %v %s", err, out)
 	}
 	killed := time.Now()
-	waitReal(t, sup, "api detected as down", 5*time.Second, func() bool { return statusOf(sup, "api").Status != Running })
+	waitReal(t, sup, "api detected as down", 5*time.Second, func() bool { return statusOf(sup, "api").Status != supervisor.Running })
 	t.Logf("kill detected after %s", time.Since(killed).Round(time.Millisecond))
 	waitReal(t, sup, "api restarted and healthy", 30*time.Second, func() bool {
 		s := statusOf(sup, "api")
-		return s.Status == Running && s.RestartCount == 1
+		return s.Status == supervisor.Running && s.RestartCount == 1
 	})
 
 	// ai made unhealthy over HTTP → restarted after `retries` failed checks.
@@ -222,7 +225,7 @@ func TestRealBringUpOrderKillUnhealthyAndCrashLoop(t *testing.T) {
 	waitReal(t, sup, "ai unhealthy", 10*time.Second, func() bool { return statusOf(sup, "ai").FailureCount == 1 })
 	waitReal(t, sup, "ai restarted and healthy", 30*time.Second, func() bool {
 		s := statusOf(sup, "ai")
-		return s.Status == Running && s.RestartCount == 1
+		return s.Status == supervisor.Running && s.RestartCount == 1
 	})
 	msgs := strings.Join(messagesOf(sup.Events(0), "ai"), " | ")
 	for _, want := range []string{"Health check failed", "Restart completed", "Service recovered"} {
@@ -232,7 +235,7 @@ func TestRealBringUpOrderKillUnhealthyAndCrashLoop(t *testing.T) {
 	}
 
 	// The crash loop ends DISABLED after max failures (3 restarts, then the 4th failure).
-	waitReal(t, sup, "loop disabled", 60*time.Second, func() bool { return statusOf(sup, "loop").Status == Disabled })
+	waitReal(t, sup, "loop disabled", 60*time.Second, func() bool { return statusOf(sup, "loop").Status == supervisor.Disabled })
 	if s := statusOf(sup, "loop"); s.FailureCount != 4 || s.RestartCount != 3 || s.Enabled {
 		t.Errorf("loop = %+v, want 4 failures, 3 restarts, disabled", s)
 	}
@@ -278,12 +281,12 @@ func TestRealAgentRestartKeepsCountsFileAndRedis(t *testing.T) {
 			}
 			waitReal(t, sup, "cache restarted", 30*time.Second, func() bool {
 				s := statusOf(sup, "cache")
-				return s.Status == Running && s.RestartCount == 1
+				return s.Status == supervisor.Running && s.RestartCount == 1
 			})
 			if err := sup.Disable(t.Context(), "web"); err != nil {
 				t.Fatal(err)
 			}
-			waitReal(t, sup, "loop disabled", 60*time.Second, func() bool { return statusOf(sup, "loop").Status == Disabled })
+			waitReal(t, sup, "loop disabled", 60*time.Second, func() bool { return statusOf(sup, "loop").Status == supervisor.Disabled })
 			before := containerIDs(t, rig)
 			stop()
 			_ = store.Close()
@@ -293,7 +296,7 @@ func TestRealAgentRestartKeepsCountsFileAndRedis(t *testing.T) {
 			sup2, _ := rig.run(store2)
 			waitReal(t, sup2, "adopted stack running", 60*time.Second, func() bool {
 				for _, s := range sup2.Services() {
-					if s.Name != "loop" && s.Name != "web" && s.Status != Running {
+					if s.Name != "loop" && s.Name != "web" && s.Status != supervisor.Running {
 						return false
 					}
 				}
@@ -302,7 +305,7 @@ func TestRealAgentRestartKeepsCountsFileAndRedis(t *testing.T) {
 			if s := statusOf(sup2, "cache"); s.RestartCount != 1 || s.FailureCount != 1 {
 				t.Errorf("cache after agent restart = %+v, want restart_count 1, failure_count 1", s)
 			}
-			if s := statusOf(sup2, "web"); s.Enabled || s.Status != Disabled {
+			if s := statusOf(sup2, "web"); s.Enabled || s.Status != supervisor.Disabled {
 				t.Errorf("web after agent restart = %+v, want still disabled", s)
 			}
 			if s := statusOf(sup2, "loop"); s.Enabled || s.FailureCount != 4 {
@@ -339,7 +342,7 @@ func containerIDs(t *testing.T, rig *realRig) map[string]string {
 	return out
 }
 
-func brief(ss []ServiceStatus) []string {
+func brief(ss []supervisor.ServiceStatus) []string {
 	var out []string
 	for _, s := range ss {
 		out = append(out, fmt.Sprintf("%s=%s(f%d,r%d%v)", s.Name, s.Status, s.FailureCount, s.RestartCount, s.WaitingFor))
@@ -347,7 +350,7 @@ func brief(ss []ServiceStatus) []string {
 	return out
 }
 
-func messagesOf(evs []Event, service string) []string {
+func messagesOf(evs []supervisor.Event, service string) []string {
 	var out []string
 	for _, e := range evs {
 		if e.Data.Name == service {

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hostagent/hostagent/compose"
@@ -13,7 +14,7 @@ func (f *fakeEngine) Recreate(ctx context.Context, st *compose.Stack, svc *compo
 	f.mu.Lock()
 	f.recreates = append(f.recreates, svc.Name)
 	f.mu.Unlock()
-	if err := f.Remove(ctx, id); err != nil && err != errNoSuchContainer {
+	if err := f.Remove(ctx, id); err != nil && !errors.Is(err, errNoSuchContainer) {
 		return Container{}, err
 	}
 	return f.Create(ctx, st, svc)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hostagent/hostagent/engine"
 	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
-	. "github.com/hostagent/hostagent/supervisor"
+	"github.com/hostagent/hostagent/supervisor"
 )
 
 // jobYAML: db (testsvc), a busybox job that appends a line to runs in a
@@ -65,14 +65,14 @@ func TestRealOneShotJobRunsOnceAcrossAnAgentRestart(t *testing.T) {
 	storeDir := t.TempDir()
 	store := fileStore(t, storeDir, rig.project)
 	sup, stop := rig.run(store)
-	waitReal(t, sup, "app running", 90*time.Second, func() bool { return statusOf(sup, "app").Status == Running })
+	waitReal(t, sup, "app running", 90*time.Second, func() bool { return statusOf(sup, "app").Status == supervisor.Running })
 	time.Sleep(5 * time.Second) // room for a wrong re-run
 	if n := runsIn(t, dir); n != 1 {
 		t.Errorf("the job ran %d times, want once", n)
 	}
 	m := statusOf(sup, "migrate")
-	if m.Status != Stopped || m.Detail != DetailCompleted || m.FailureCount != 0 {
-		t.Errorf("migrate = %s %q failures %d, want stopped %q, no failure", m.Status, m.Detail, m.FailureCount, DetailCompleted)
+	if m.Status != supervisor.Stopped || m.Detail != supervisor.DetailCompleted || m.FailureCount != 0 {
+		t.Errorf("migrate = %s %q failures %d, want stopped %q, no failure", m.Status, m.Detail, m.FailureCount, supervisor.DetailCompleted)
 	}
 	job, app := inspectService(t, rig, "migrate"), inspectService(t, rig, "app")
 	if job.State.ExitCode != 0 || !job.State.FinishedAt.Before(app.State.StartedAt) {
@@ -86,13 +86,13 @@ func TestRealOneShotJobRunsOnceAcrossAnAgentRestart(t *testing.T) {
 	store2 := fileStore(t, storeDir, rig.project)
 	defer store2.Close()
 	sup2, _ := rig.run(store2)
-	waitReal(t, sup2, "app adopted running", 30*time.Second, func() bool { return statusOf(sup2, "app").Status == Running })
+	waitReal(t, sup2, "app adopted running", 30*time.Second, func() bool { return statusOf(sup2, "app").Status == supervisor.Running })
 	time.Sleep(5 * time.Second)
 	if n := runsIn(t, dir); n != 1 {
 		t.Errorf("after an agent restart the job ran %d times in all, want once", n)
 	}
-	if m := statusOf(sup2, "migrate"); m.Status != Stopped || m.Detail != DetailCompleted {
-		t.Errorf("migrate after agent restart = %s %q, want stopped %q", m.Status, m.Detail, DetailCompleted)
+	if m := statusOf(sup2, "migrate"); m.Status != supervisor.Stopped || m.Detail != supervisor.DetailCompleted {
+		t.Errorf("migrate after agent restart = %s %q, want stopped %q", m.Status, m.Detail, supervisor.DetailCompleted)
 	}
 	if p := sup2.Progress(); !p.Done || p.Completed != 1 {
 		t.Errorf("progress %s, want done with 1 completed", p)
@@ -116,10 +116,10 @@ func TestRealFailedJobBlocksItsDependent(t *testing.T) {
 	if n := runsIn(t, dir); n != 1 {
 		t.Errorf("the job ran %d times, want once (restart: no)", n)
 	}
-	if a := statusOf(sup, "app"); a.Status != NotFound || a.ContainerID != "" {
+	if a := statusOf(sup, "app"); a.Status != supervisor.NotFound || a.ContainerID != "" {
 		t.Errorf("app = %s container %q, want never created", a.Status, a.ContainerID)
 	}
-	if m := statusOf(sup, "migrate"); m.Status != Stopped || !strings.Contains(m.Detail, "code 3") {
+	if m := statusOf(sup, "migrate"); m.Status != supervisor.Stopped || !strings.Contains(m.Detail, "code 3") {
 		t.Errorf("migrate = %s %q, want stopped with the exit code", m.Status, m.Detail)
 	}
 }
@@ -131,7 +131,7 @@ func TestRealOnFailureTwo(t *testing.T) {
 		runs   int
 		detail string
 	}{
-		{"exit 0 stays down", 0, 1, DetailCompleted},
+		{"exit 0 stays down", 0, 1, supervisor.DetailCompleted},
 		{"exit 1 restarts at most twice", 1, 3, "2 restarts used"},
 	}
 	for _, c := range cases {
@@ -141,13 +141,13 @@ func TestRealOnFailureTwo(t *testing.T) {
 			sup, _ := rig.run(fileStore(t, t.TempDir(), rig.project))
 			waitReal(t, sup, "job settled", 90*time.Second, func() bool {
 				m := statusOf(sup, "migrate")
-				return m.Status == Stopped && strings.Contains(m.Detail, c.detail)
+				return m.Status == supervisor.Stopped && strings.Contains(m.Detail, c.detail)
 			})
 			time.Sleep(5 * time.Second)
 			if n := runsIn(t, dir); n != c.runs {
 				t.Errorf("the job ran %d times, want %d", n, c.runs)
 			}
-			if m := statusOf(sup, "migrate"); m.Status != Stopped || !m.Enabled {
+			if m := statusOf(sup, "migrate"); m.Status != supervisor.Stopped || !m.Enabled {
 				t.Errorf("migrate = %s enabled %v (%q), want stopped, enabled", m.Status, m.Enabled, m.Detail)
 			}
 		})
@@ -164,26 +164,26 @@ services:
     x-hostagent: {restart: {backoff_base: 200ms}}
 `, podmantest.TestsvcImage))
 	sup, _ := rig.run(fileStore(t, t.TempDir(), rig.project))
-	waitReal(t, sup, "web running", 60*time.Second, func() bool { return statusOf(sup, "web").Status == Running })
+	waitReal(t, sup, "web running", 60*time.Second, func() bool { return statusOf(sup, "web").Status == supervisor.Running })
 	before := inspectService(t, rig, "web").State.StartedAt
 	if out, err := rig.pm.Podman(t.Context(), "kill", rig.project+"-web-1"); err != nil {
 		t.Fatalf("podman kill: %v %s", err, out)
 	}
-	waitReal(t, sup, "web stopped", 10*time.Second, func() bool { return statusOf(sup, "web").Status == Stopped })
+	waitReal(t, sup, "web stopped", 10*time.Second, func() bool { return statusOf(sup, "web").Status == supervisor.Stopped })
 	time.Sleep(5 * time.Second)
 	c := inspectService(t, rig, "web")
 	if c.State.Running || !c.State.StartedAt.Equal(before) {
 		t.Errorf("web running %v, started %s (was %s): want still down, never restarted", c.State.Running, c.State.StartedAt, before)
 	}
 	s := statusOf(sup, "web")
-	if s.Status != Stopped || !strings.Contains(s.Detail, "restart: no") || s.RestartCount != 0 {
+	if s.Status != supervisor.Stopped || !strings.Contains(s.Detail, "restart: no") || s.RestartCount != 0 {
 		t.Errorf("web = %s %q restarts %d, want stopped with the policy named, no restart", s.Status, s.Detail, s.RestartCount)
 	}
 	// A manual restart still works.
 	if err := sup.Restart(t.Context(), "web", false); err != nil {
 		t.Fatal(err)
 	}
-	waitReal(t, sup, "web running after a manual restart", 30*time.Second, func() bool { return statusOf(sup, "web").Status == Running })
+	waitReal(t, sup, "web running after a manual restart", 30*time.Second, func() bool { return statusOf(sup, "web").Status == supervisor.Running })
 }
 
 // rebuild makes tag name a new image (another ID) that runs like testsvc.
@@ -221,7 +221,7 @@ volumes: {data: {}}
 	store := fileStore(t, storeDir, rig.project)
 	sup, stop := rig.run(store)
 	waitReal(t, sup, "stack running", 60*time.Second, func() bool {
-		return statusOf(sup, "db").Status == Running && statusOf(sup, "api").Status == Running
+		return statusOf(sup, "db").Status == supervisor.Running && statusOf(sup, "api").Status == supervisor.Running
 	})
 	before := containerIDs(t, rig)
 	if out, err := rig.pm.Podman(t.Context(), "exec", before["db"], "sh", "-c", "echo kept > /named/x && echo kept > /anon/x"); err != nil {
@@ -237,7 +237,7 @@ volumes: {data: {}}
 	waitReal(t, sup, "both recreated and running", 90*time.Second, func() bool {
 		ids := containerIDs(t, rig)
 		return ids["db"] != before["db"] && ids["api"] != before["api"] &&
-			statusOf(sup, "db").Status == Running && statusOf(sup, "api").Status == Running
+			runsContainer(sup, "db", ids) && runsContainer(sup, "api", ids)
 	})
 	checkRolledOut(t, rig, sup)
 
@@ -252,14 +252,22 @@ volumes: {data: {}}
 	waitReal(t, sup2, "recreated at agent start", 90*time.Second, func() bool {
 		ids := containerIDs(t, rig)
 		return ids["db"] != mid["db"] && ids["api"] != mid["api"] &&
-			statusOf(sup2, "db").Status == Running && statusOf(sup2, "api").Status == Running
+			runsContainer(sup2, "db", ids) && runsContainer(sup2, "api", ids)
 	})
 	checkRolledOut(t, rig, sup2)
 }
 
+// runsContainer: the service is RUNNING on the container the engine lists
+// for it. The engine lists a recreated container as soon as it is made;
+// until the recreate returns, the status is still the old container's.
+func runsContainer(sup *supervisor.Supervisor, name string, ids map[string]string) bool {
+	st := statusOf(sup, name)
+	return st.Status == supervisor.Running && st.ContainerID != "" && strings.HasPrefix(ids[name], st.ContainerID)
+}
+
 // checkRolledOut: db was recreated and healthy before api was started, the
 // volumes kept their data, and recreating counted as no restart.
-func checkRolledOut(t *testing.T, rig *realRig, sup *Supervisor) {
+func checkRolledOut(t *testing.T, rig *realRig, sup *supervisor.Supervisor) {
 	t.Helper()
 	ids := containerIDs(t, rig)
 	for _, f := range []string{"/named/x", "/anon/x"} {
@@ -270,10 +278,10 @@ func checkRolledOut(t *testing.T, rig *realRig, sup *Supervisor) {
 	evs := sup.Events(0)
 	var dbHealthy, apiRecreated uint64
 	for _, e := range evs {
-		if e.Data.Name == "db" && (e.Message == MsgHealthy || e.Message == MsgRecovered) && e.Seq > 0 {
+		if e.Data.Name == "db" && (e.Message == supervisor.MsgHealthy || e.Message == supervisor.MsgRecovered) && e.Seq > 0 {
 			dbHealthy = e.Seq
 		}
-		if e.Data.Name == "api" && e.Message == MsgRecreated && apiRecreated == 0 {
+		if e.Data.Name == "api" && e.Message == supervisor.MsgRecreated && apiRecreated == 0 {
 			apiRecreated = e.Seq
 		}
 	}

@@ -14,16 +14,16 @@ type Policy struct {
 	Base        time.Duration
 	Max         time.Duration
 	// Restart is compose's `restart:`, layered on the backoff above: unset,
-	// always and unless-stopped restart every failure (the seed's
+	// always and unless-stopped restart every failure (the default
 	// behaviour); on-failure[:N] only non-zero exits, at most N in a row;
 	// no never restarts automatically.
 	Restart compose.RestartPolicy
 }
 
-// DefaultPolicy returns the seed's category defaults: infrastructure 10
+// DefaultPolicy returns the category defaults: infrastructure 10
 // failures / 2 s / 60 s, ai 5 / 5 s / 300 s, monitoring 5 / 10 s / 120 s.
 // Application and frontend services are critical like infrastructure (the
-// seed lists the frontend among infrastructure services).
+// frontend counts as an infrastructure service).
 func DefaultPolicy(c compose.Category) Policy {
 	switch c {
 	case compose.AI:
@@ -74,7 +74,7 @@ func policyFor(plan *compose.Plan, ps *compose.PlannedService) Policy {
 }
 
 // Delay is the wait before the restart that follows the n-th consecutive
-// failure: min(base * 2^(n-1), max), the seed's table 5, 10, 20, ... 300.
+// failure: min(base * 2^(n-1), max): 5, 10, 20, ... 300 for ai services.
 func (p Policy) Delay(n int) time.Duration {
 	if n < 1 {
 		n = 1

@@ -79,7 +79,7 @@ func (s *Supervisor) precreateOne(ctx context.Context, images ImageChecker, stac
 	}
 	s.mu.Lock()
 	_, taken := s.pre[ps.Name]
-	v := s.views[ps.Name]
+	v, _ := s.board.view(ps.Name)
 	p := &precreation{done: make(chan struct{})}
 	if !taken && v.enabled {
 		s.pre[ps.Name] = p

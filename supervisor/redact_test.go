@@ -69,7 +69,8 @@ services:
 	})
 	h.health.set("db", false)
 	h.start()
-	h.until("db unhealthy", time.Minute, func() bool { return h.status("db").Detail != "" })
+	// UNHEALTHY, not only a detail: the start's pull progress is one too.
+	h.until("db unhealthy", time.Minute, h.is("db", Unhealthy))
 
 	if d := h.status("db").Detail; strings.Contains(d, secret) || !strings.Contains(d, "(tried ***)") {
 		t.Errorf("status detail = %q, want the password as ***", d)

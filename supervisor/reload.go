@@ -19,7 +19,8 @@ func (s *Supervisor) Reload(ctx context.Context, st *compose.Stack, plan *compos
 }
 
 // Converge is Reload that says what it changed and lets the caller wait
-// for the rollout it began (Converging.Wait).
+// for the rollout it began (Converging.Wait). It observes the containers,
+// computes the diff (diffReload) and applies it.
 func (s *Supervisor) Converge(ctx context.Context, st *compose.Stack, plan *compose.Plan) (*Converging, error) {
 	s.mu.Lock()
 	running, oldName := s.running, s.stack.Name
@@ -36,61 +37,11 @@ func (s *Supervisor) Converge(ctx context.Context, st *compose.Stack, plan *comp
 	if err != nil {
 		return nil, fmt.Errorf("reload: %w", err)
 	}
-	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	records, err := s.store.Load(lctx)
-	cancel()
-	if err != nil {
-		records = map[string]state.Record{}
-	}
-
-	type update struct {
-		r   *runner
-		svc *compose.PlannedService
-		why string // outdated: why; "" when current
-	}
-	var updates []update
-	var added, removed []*runner
-	s.mu.Lock()
-	kept := map[string]*runner{}
-	s.order = s.order[:0]
-	for i := range plan.Services {
-		ps := &plan.Services[i]
-		s.order = append(s.order, ps.Name)
-		if r, ok := s.runners[ps.Name]; ok {
-			updates = append(updates, update{r, ps, s.outdatedWhy(st, ps, existing)})
-			kept[ps.Name] = r
-			continue
-		}
-		var c *Container
-		if ex, ok := existing[ps.Name]; ok {
-			c = &ex
-		}
-		var rec *state.Record
-		if rr, ok := records[ps.Name]; ok {
-			rec = &rr
-		}
-		r := newRunner(s, plan, ps, c, rec)
-		r.outdated = s.outdatedWhy(st, ps, existing)
-		r.adoptExited(true, s.engine.ConfigHash(st, ps.Service))
-		kept[ps.Name] = r
-		added = append(added, r)
-		delete(s.statuses, ps.Name) // what Down left; the runner publishes anew
-		if r.ctr.ID != "" {
-			s.byID[r.ctr.ID] = r
-		}
-		s.views[ps.Name] = depView{status: r.st, enabled: r.enabled, started: r.ctr.Running}
-	}
-	for name, r := range s.runners {
-		if _, ok := kept[name]; !ok {
-			removed = append(removed, r)
-		}
-	}
-	s.runners, s.stack, s.plan = kept, st, plan
-	s.mu.Unlock()
-
-	for _, u := range updates {
-		if err := s.send(ctx, u.svc.Name, command{kind: cmdUpdate, svc: u.svc, reason: u.why}); err != nil {
-			s.log.Warn("reload: service not updated", "service", u.svc.Name, "error", err)
+	records, _ := s.loadRecords(ctx) // none: fresh counts for the added
+	d, added, removed := s.swapPlan(st, plan, existing, records)
+	for _, k := range d.keep {
+		if err := s.send(ctx, k.svc.Name, command{kind: cmdUpdate, svc: k.svc, reason: k.why}); err != nil {
+			s.log.Warn("reload: service not updated", "service", k.svc.Name, "error", err)
 		}
 	}
 	for _, r := range added {
@@ -100,26 +51,57 @@ func (s *Supervisor) Converge(ctx context.Context, st *compose.Stack, plan *comp
 		s.retire(ctx, r)
 	}
 	s.pokeAll()
-	var outdated []outdatedService
-	for _, u := range updates {
-		if u.why != "" {
-			outdated = append(outdated, outdatedService{u.svc.Name, u.svc.Phase, u.why})
-		}
-	}
+	outdated := d.recreate()
 	run := s.startRollout(outdated)
 	s.log.Info("Reloaded compose file", "added", len(added), "removed", len(removed), "outdated", len(outdated), "services", len(plan.Services))
 	c := &Converging{s: s, rollout: run}
-	for _, r := range added {
-		c.Summary.Added = append(c.Summary.Added, r.svc.Name)
-	}
-	for _, r := range removed {
-		c.Summary.Removed = append(c.Summary.Removed, r.svc.Name)
-	}
+	c.Summary.Added = append(c.Summary.Added, names(d.add)...)
+	c.Summary.Removed = append(c.Summary.Removed, d.remove...)
 	for _, o := range outdated {
 		c.Summary.Recreated = append(c.Summary.Recreated, o.name)
 	}
-	c.Summary.Unchanged = len(updates) - len(outdated)
+	c.Summary.Unchanged = len(d.keep) - len(outdated)
 	return c, nil
+}
+
+// swapPlan diffs the new plan against the runners and makes it current:
+// runners for the added services (not started yet), the removed ones
+// returned to be retired.
+func (s *Supervisor) swapPlan(st *compose.Stack, plan *compose.Plan, existing map[string]Container, records map[string]state.Record) (reloadDiff, []*runner, []*runner) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var old []string // the services supervised now (Down retires them all)
+	for _, name := range s.order {
+		if _, ok := s.runners[name]; ok {
+			old = append(old, name)
+		}
+	}
+	d := diffReload(old, plan, existing, s.hashFor(st))
+	var added, removed []*runner
+	for _, name := range d.remove {
+		removed = append(removed, s.runners[name])
+		delete(s.runners, name)
+	}
+	s.stack, s.plan = st, plan
+	s.board.setPlan(plan)
+	s.order = s.order[:0]
+	for i := range plan.Services {
+		s.order = append(s.order, plan.Services[i].Name)
+	}
+	for _, ps := range d.add {
+		delete(s.statuses, ps.Name) // what Down left; the runner publishes anew
+		r := s.addRunnerLocked(ps, existing, records, true, s.outdatedWhy(st, ps, existing))
+		added = append(added, r)
+	}
+	return d, added, removed
+}
+
+func names(svcs []*compose.PlannedService) []string {
+	var out []string
+	for _, ps := range svcs {
+		out = append(out, ps.Name)
+	}
+	return out
 }
 
 // retire stops supervising a service that left the compose file and stops
@@ -159,6 +141,6 @@ func (s *Supervisor) release(ctx context.Context, r *runner) (string, ServiceSta
 	}
 	st := s.statuses[r.svc.Name]
 	delete(s.statuses, r.svc.Name)
-	delete(s.views, r.svc.Name)
+	s.board.drop(r.svc.Name)
 	return id, st
 }

@@ -143,37 +143,14 @@ func (s *Supervisor) awaitOutcome(ctx context.Context, events <-chan Event, name
 	}
 }
 
-// recreateNow replaces the outdated container (cmdRecreate).
-func (r *runner) recreateNow(ctx context.Context, why string) error {
-	if why != "" {
-		r.outdated = why
-	}
-	switch {
-	case r.outdated == "":
-		return errAlreadyCurrent
-	case !r.enabled || r.stopping || r.acting || !r.launched || r.ctr.ID == "":
-		return errRecreateLater
-	}
-	r.log.Info("recreating the container", "why", r.outdated)
-	r.nextRestart = time.Time{} // the recreate is the restart a backoff waited for
-	r.begin(ctx, actRecreate, false)
-	return nil
+// outdatedWhy is outdatedReason against the engine's config hash for st.
+func (s *Supervisor) outdatedWhy(st *compose.Stack, ps *compose.PlannedService, existing map[string]Container) string {
+	return outdatedReason(ps, existing, s.hashFor(st))
 }
 
-// outdatedWhy says why the service's existing container no longer matches
-// the file: discovery's verdict (config hash, image ID), or the config hash
-// compared here; "" when it matches or there is none.
-func (s *Supervisor) outdatedWhy(st *compose.Stack, ps *compose.PlannedService, existing map[string]Container) string {
-	c, ok := existing[ps.Name]
-	switch {
-	case !ok:
-		return ""
-	case c.Outdated != "":
-		return c.Outdated
-	case c.ConfigHash != "" && c.ConfigHash != s.engine.ConfigHash(st, ps.Service):
-		return "configuration changed"
-	}
-	return ""
+// hashFor is the config hash a container of a service of st would carry.
+func (s *Supervisor) hashFor(st *compose.Stack) func(*compose.Service) string {
+	return func(svc *compose.Service) string { return s.engine.ConfigHash(st, svc) }
 }
 
 // rollOutAtStart logs the containers found outdated at agent start and,

@@ -2,8 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -12,16 +10,15 @@ import (
 	"github.com/hostagent/hostagent/state"
 )
 
-// runner is the one goroutine that owns a service's state. It selects on
-// commands, engine events, probe results, action results and one timer;
-// long work (engine calls, probes, the GPU gate) runs in goroutines that
-// report back, so the runner always answers.
+// runner is the one goroutine that owns a service's state: it feeds the
+// service's machine the facts that come in (commands, engine events, probe
+// results, action results, pokes, one timer) and carries out the effects
+// it returns. Long work (engine calls, probes, the GPU gate) runs in
+// goroutines that report back, so the runner always answers.
 type runner struct {
-	s     *Supervisor
-	svc   *compose.PlannedService
-	pol   Policy
+	machine
+	env   runnerEnv
 	probe Prober
-	log   *slog.Logger
 
 	cmds    chan command
 	events  chan EngineEvent
@@ -32,53 +29,15 @@ type runner struct {
 	// notes carries pull and build progress from the action in flight.
 	notes chan string
 
-	st          Status
-	enabled     bool
-	ctr         Container
-	failures    int
-	restarts    int
-	lastRestart time.Time
-	lastFailure time.Time
-	nextRestart time.Time
-	disabledWhy string
-	vram        uint64
-	// outdated: why the container no longer matches the file ("" when it
-	// does); the next start or restart recreates it.
-	outdated string
-
-	cancel       context.CancelFunc
-	ctx          context.Context // the runner's own, for watches it starts
-	launched     bool            // bring-up started it (or adopted it running)
-	failedOnce   bool            // for soft dependents: this service has failed since bring-up
-	stopping     bool            // the agent is taking the stack down: no restarts
-	gen          int             // incremented on each start; older probe results are dropped
-	startedAt    time.Time
-	everHealthy  bool // since the last start
-	healthySince time.Time
-	probeFails   int
-	lastCounted  time.Time // last failure counted while awaiting the first success
-	nextProbe    time.Time
-	probing      bool
-	lastCheck    ProbeResult
-	lastCheckAt  time.Time
-	acting       bool
-	actingSince  time.Time // when the current action began (publish keeps it)
-	cascadeDue   bool      // restarted: tell restart:true dependents once healthy
-	healthyCh    chan struct{}
-	stopWatch    context.CancelFunc // ends the exit watch of the current container
+	cancel    context.CancelFunc
+	ctx       context.Context    // the runner's own, for watches it starts
+	stopWatch context.CancelFunc // ends the exit watch of the current container
+	// ticket is the GPU gate's place reserved for the action about to run.
+	ticket *gpu.Ticket
 	// wakes counts timer wakeups; a runner that spins shows it here.
-	wakes        atomic.Int64
-	waitingFor   []string
-	detail       string
-	lastMessage  string
-	loggedBackup bool
-	// condition is the host condition the last start ran into ("" none);
-	// condAttempts counts those starts, apart from failures.
-	condition    string
-	condAttempts int
-	condKind     actionKind // what to retry: a recreate stays one
-	// condWide: the condition is the whole engine's (EngineWide).
-	condWide bool
+	wakes atomic.Int64
+	// behind: dispatch dropped an event for this runner (catchUp).
+	behind atomic.Bool
 	// box: the last checks and facts for Detail (detail.go).
 	box detailBox
 }
@@ -103,7 +62,9 @@ type command struct {
 	manual bool
 	// update: the service's new definition after a reload; reason (update,
 	// recreate) says why its container is outdated, "" when current.
-	svc   *compose.PlannedService
+	svc *compose.PlannedService
+	// pol is the new definition's policy (update).
+	pol   Policy
 	reply chan error
 }
 
@@ -131,11 +92,8 @@ type actionResult struct {
 
 func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, existing *Container, rec *state.Record) *runner {
 	r := &runner{
-		s:       s,
-		svc:     svc,
-		pol:     policyFor(plan, svc),
+		env:     s.runnerEnv(),
 		probe:   s.probes(svc.Service),
-		log:     s.log.With("service", svc.Name),
 		cmds:    make(chan command, 8),
 		events:  make(chan EngineEvent, 32),
 		probed:  make(chan probeOutcome, 1),
@@ -143,80 +101,26 @@ func newRunner(s *Supervisor, plan *compose.Plan, svc *compose.PlannedService, e
 		learned: make(chan uint64, 1),
 		poke:    make(chan struct{}, 1),
 		notes:   make(chan string, 1),
+	}
+	r.machine = machine{
+		svc:     svc,
+		pol:     policyFor(plan, svc),
+		cfg:     s.cfg,
+		log:     s.log.With("service", svc.Name),
+		w:       runnerWorld{r},
 		enabled: true,
 		st:      NotFound,
 	}
-	if rec != nil {
-		// A stored record is trusted only within bounds (state.Trusted).
-		trusted, notes := rec.Trusted(s.clock.Now(), r.pol.Max)
-		for _, n := range notes {
-			r.log.Warn("Stored state bounded", "change", n)
-		}
-		rec = &trusted
-		r.enabled = rec.Enabled
-		r.failures = rec.FailureCount
-		r.restarts = rec.RestartCount
-		r.lastRestart = rec.LastRestartAt
-		r.lastFailure = rec.LastFailureAt
-		r.nextRestart = rec.NextRestartAt
-		r.disabledWhy = rec.DisabledReason
-		r.vram = rec.LearnedVRAM
-	}
-	if existing != nil {
-		r.ctr = *existing
-		r.st = Stopped
-		if existing.Running {
-			// Adopt a running container: probe it at once.
-			r.st, r.launched, r.startedAt, r.gen = Starting, true, existing.StartedAt, 1
-			r.nextProbe = s.clock.Now()
-			r.healthyCh = make(chan struct{})
-		}
-	}
-	if !r.enabled {
-		r.st = r.offStatus()
-	}
+	r.restore(s.clock.Now(), existing, rec)
 	return r
-}
-
-// adoptExited keeps an exited container of a restart no/on-failure
-// service as it is when the agent restarts while the rest of the stack
-// runs: a job that completed (exit 0) for the current definition is done,
-// and one that failed, and that its policy no longer restarts, stays down
-// with the reason; an agent restart must not run a migration again. With
-// the whole stack down (a reboot, `hostagent down`) it is a new bring-up,
-// and the service starts again as compose up would start it.
-func (r *runner) adoptExited(stackUp bool, hash string) {
-	c := r.ctr
-	if !stackUp || !r.enabled || r.outdated != "" || c.ID == "" || c.Running || c.FinishedAt.IsZero() || r.pol.Restart.RestartsEveryExit() {
-		return
-	}
-	if c.ConfigHash != "" && c.ConfigHash != hash {
-		return
-	}
-	if r.pol.Completes(c.ExitCode) {
-		r.launched = true
-		r.detail = DetailCompleted
-		return
-	}
-	d := r.pol.DecideFailure(max(r.failures, 1), false)
-	if d.Action != ActionHold {
-		return // failures left: bring-up starts it again
-	}
-	r.launched = true
-	r.detail = fmt.Sprintf("exited with code %d; %s", c.ExitCode, d.Reason)
 }
 
 func (r *runner) run(ctx context.Context) {
 	r.ctx = ctx
-	timer := r.s.clock.NewTimer(time.Hour)
+	timer := r.env.clock.NewTimer(time.Hour)
 	defer timer.Stop()
-	r.watchExit()
-	msg := ""
-	if r.ctr.ID != "" {
-		msg = MsgDiscovered
-	}
-	r.checkLaunch(ctx)
-	r.publish(msg)
+	r.watchExit(r.ctr)
+	r.exec(ctx, r.begun(r.env.clock.Now()))
 	for {
 		if !timer.Stop() {
 			select {
@@ -224,87 +128,39 @@ func (r *runner) run(ctx context.Context) {
 			default:
 			}
 		}
-		timer.Reset(r.nextWake())
+		timer.Reset(r.nextWake(r.env.clock.Now()))
 		select {
 		case <-ctx.Done():
 			return
 		case c := <-r.cmds:
-			c.reply <- r.handleCommand(ctx, c)
+			r.command(ctx, c)
 		case ev := <-r.events:
-			r.handleEvent(ctx, ev)
+			r.exec(ctx, r.engineEvent(r.env.clock.Now(), ev))
 		case p := <-r.probed:
-			r.probing = false
-			r.handleProbe(ctx, p)
+			r.exec(ctx, r.probeResult(r.env.clock.Now(), p))
 		case a := <-r.acted:
-			r.acting = false
-			r.handleAction(ctx, a)
-			r.stopIfUserStopped(ctx)
+			r.exec(ctx, r.actionDone(r.env.clock.Now(), a))
 		case v := <-r.learned:
-			if v > 0 && v != r.vram {
-				r.vram = v
-				r.save(ctx)
-			}
+			r.exec(ctx, r.vramLearned(r.env.clock.Now(), v))
 		case <-r.poke:
-			r.checkLaunch(ctx)
+			r.exec(ctx, r.poked(r.env.clock.Now(), r.behind.Swap(false)))
 		case n := <-r.notes:
-			if r.acting {
-				r.detail = n
-				r.publish("")
-			}
+			r.exec(ctx, r.progressNote(r.env.clock.Now(), n))
 		case <-timer.C():
 			r.wakes.Add(1)
-			r.tick(ctx)
+			r.exec(ctx, r.timer(r.env.clock.Now()))
 		}
 	}
 }
 
-// nextWake is how long until the next probe or restart is due.
-func (r *runner) nextWake() time.Duration {
-	now := r.s.clock.Now()
-	next := now.Add(time.Hour)
-	// A probe or action in flight reports back on its own channel; waking
-	// for its deadline meanwhile would spin.
-	if r.probeDue() && !r.probing && r.nextProbe.Before(next) {
-		next = r.nextProbe
+// command hands a command to the machine, carries out its effects and
+// only then answers, so the caller sees the state the command made.
+func (r *runner) command(ctx context.Context, c command) {
+	if c.kind == cmdUpdate {
+		c.pol = r.env.policy(c.svc)
+		r.probe = r.env.probes(c.svc.Service)
 	}
-	if !r.nextRestart.IsZero() && !r.acting && r.nextRestart.Before(next) {
-		next = r.nextRestart
-	}
-	return max(next.Sub(now), 0)
-}
-
-// probeDue: an unhealthy service is not probed; as in the seed's state
-// diagram it waits out its backoff and is restarted. One its restart
-// policy holds is still probed, so that it can be seen to recover.
-func (r *runner) probeDue() bool {
-	return r.ctr.ID != "" && r.launched && !r.acting && r.enabled && !r.stopping &&
-		(r.st == Starting || r.st == Running || r.held())
-}
-
-// held: unhealthy, and the restart policy (no, on-failure) will not
-// restart it; it stays UNHEALTHY, reported, until restarted by hand.
-func (r *runner) held() bool {
-	return r.st == Unhealthy && r.nextRestart.IsZero() && !r.acting && r.enabled && r.launched
-}
-
-func (r *runner) tick(ctx context.Context) {
-	now := r.s.clock.Now()
-	if !r.nextRestart.IsZero() && !now.Before(r.nextRestart) && !r.acting {
-		r.nextRestart = time.Time{}
-		if !r.launched {
-			r.checkLaunch(ctx)
-		} else if r.enabled && !r.stopping {
-			kind := actRestart
-			if r.condition != "" && r.condKind == actRecreate {
-				kind = actRecreate
-			}
-			r.begin(ctx, kind, false)
-			if r.condition == "" {
-				r.publish(MsgRestartInitiated)
-			}
-		}
-	}
-	if r.probeDue() && !r.probing && !now.Before(r.nextProbe) {
-		r.startProbe(ctx)
-	}
+	effs, err := r.commanded(r.env.clock.Now(), c)
+	r.exec(ctx, effs)
+	c.reply <- err
 }

@@ -181,7 +181,7 @@ func (s *Supervisor) startAhead(name string, priority int64, granted map[string]
 			continue
 		}
 		s.mu.Lock()
-		v, ok := s.views[o.Name]
+		v, ok := s.board.view(o.Name)
 		_, live := s.runners[o.Name]
 		s.mu.Unlock()
 		if !ok || !live || v.launched || v.held || !v.enabled {
@@ -190,7 +190,7 @@ func (s *Supervisor) startAhead(name string, priority int64, granted map[string]
 		if !v.acting.IsZero() && s.clock.Since(v.acting) >= askWindow {
 			continue
 		}
-		if met, _ := s.dependenciesMet(o); met {
+		if met, _ := s.board.dependenciesMet(o); met {
 			return o.Name
 		}
 	}

@@ -31,8 +31,8 @@ func TestStartQueueHoldEndsAfterMaxHold(t *testing.T) {
 	fc.BlockUntil(1)
 	fc.Advance(q.maxHold - time.Millisecond)
 	select {
-	case <-got:
-		t.Fatal("granted before maxHold while a more critical service was expected")
+	case err := <-got:
+		t.Fatalf("granted (err %v) before maxHold while a more critical service was expected", err)
 	case <-time.After(20 * time.Millisecond):
 	}
 	fc.Advance(time.Millisecond)

@@ -8,7 +8,7 @@ import (
 	"github.com/hostagent/hostagent/compose"
 )
 
-// Status is a service's state, with the seed's values.
+// Status is a service's state: one of the six below.
 type Status int
 
 const (
@@ -22,7 +22,7 @@ const (
 
 var statusNames = []string{"not_found", "stopped", "starting", "running", "unhealthy", "disabled"}
 
-// String is the seed's lower-case wire form ("running").
+// String is the lower-case wire form ("running").
 func (s Status) String() string {
 	if s < 0 || int(s) >= len(statusNames) {
 		return fmt.Sprintf("status(%d)", int(s))
@@ -30,7 +30,7 @@ func (s Status) String() string {
 	return statusNames[s]
 }
 
-// Upper is the seed's table form ("RUNNING").
+// Upper is the form tables show ("RUNNING").
 func (s Status) Upper() string { return strings.ToUpper(s.String()) }
 
 func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
@@ -45,8 +45,8 @@ func (s *Status) UnmarshalText(b []byte) error {
 	return fmt.Errorf("unknown status %q", b)
 }
 
-// Event messages, word for word from the seed, plus a few for transitions
-// the seed does not name.
+// Event messages: the wording is part of the API (clients match on it),
+// so it does not change.
 const (
 	MsgDiscovered       = "Service discovered"
 	MsgRecovered        = "Service recovered"
@@ -77,8 +77,8 @@ const (
 // exit under restart no or on-failure (STOPPED, not a failure).
 const DetailCompleted = "completed (exit 0)"
 
-// ServiceStatus is one service as the API and WebSocket show it: the seed's
-// fields first, then the agent's own.
+// ServiceStatus is one service as the API and WebSocket show it: the
+// fields every client reads first, then the agent's own.
 type ServiceStatus struct {
 	Name        string `json:"name"`
 	DisplayName string `json:"display_name"`
@@ -109,7 +109,7 @@ type ServiceStatus struct {
 	LearnedVRAM   uint64     `json:"learned_vram_bytes,omitempty"`
 }
 
-// Event is the seed's WebSocket message: {"type": "service_status", "data":
+// Event is the WebSocket message: {"type": "service_status", "data":
 // ..., "message": ...}, with a sequence number and a time.
 type Event struct {
 	Type    string        `json:"type"`
@@ -119,7 +119,7 @@ type Event struct {
 	Seq     uint64        `json:"seq"`
 }
 
-// EventTypeServiceStatus is the seed's message type.
+// EventTypeServiceStatus is the type of every Event.
 const EventTypeServiceStatus = "service_status"
 
 // Progress summarises bring-up for logs, systemd STATUS= and the API.

@@ -1,22 +1,29 @@
 // Package supervisor is the agent's engine: it brings a planned stack up
 // eagerly in dependency order, runs one goroutine per service that owns its
-// state machine (the seed's RUNNING, STARTING, UNHEALTHY, STOPPED, DISABLED,
+// state machine (RUNNING, STARTING, UNHEALTHY, STOPPED, DISABLED,
 // NOT_FOUND), detects failures from engine events and probes, restarts with
 // exponential backoff, disables services past their max failures, cascades
 // restarts to `restart: true` dependents, persists what must survive an
 // agent restart, and publishes every change as an event.
 //
+// The parts: each service's machine (machine*.go) holds its state and
+// rules, takes facts and returns effects, with no I/O; its runner
+// (runner*.go) is the goroutine that feeds it and carries the effects out,
+// seeing the rest only through runnerEnv: the event bus (bus.go), the
+// board of the services' views (board.go) and the actuator that starts
+// containers (actuator.go). Reload applies a pure diff (diff.go).
+//
 // Health checks poll fast from a start until the first success (HTTP and
 // running status every 50 ms; command checks, an exec each, never closer
 // than 250 ms), then follow the interval: the schedule and its rules are
-// in runner_health.go.
+// in machine_health.go.
 //
 // Restart ownership: the agent alone restarts containers. The engine
 // adapter creates containers with restart policy "no", so Podman never
 // races the agent. Compose's `restart:` decides which failures the agent
 // restarts (policy.go): unset, always and unless-stopped all of them (the
-// seed's behaviour), on-failure only non-zero exits, no none; a clean exit
-// under no/on-failure is completion (runner_exit.go). Containers that no
+// default), on-failure only non-zero exits, no none; a clean exit under
+// no/on-failure is completion (machine_actions.go). Containers that no
 // longer match the file are recreated one at a time (rollout.go).
 package supervisor
 
@@ -41,7 +48,7 @@ type Config struct {
 	StableWindow time.Duration
 	// StartInterval is the probe interval until the first success after a
 	// start, when compose sets no start_interval, once FastWindow is over
-	// (see the probe schedule in runner_health.go).
+	// (see the probe schedule in machine_health.go).
 	StartInterval time.Duration
 	// FastInterval is how often HTTP and running-status checks poll from a
 	// start until the first success (default 50 ms), so a dependent starts
@@ -128,18 +135,18 @@ type Supervisor struct {
 	metrics metricsHook
 	starts  *startQueue
 
-	emitMu     sync.Mutex
+	// The three parts runners see (runnerEnv): the event bus, the board
+	// of the services' views, the actuator that starts containers.
+	bus   *eventBus
+	board *board
+	act   *actuator
+
 	mu         sync.Mutex
 	runners    map[string]*runner
 	order      []string // plan order
 	statuses   map[string]ServiceStatus
-	views      map[string]depView
 	byID       map[string]*runner
 	pre        map[string]*precreation // containers made ahead of their start
-	history    []Event
-	seq        uint64
-	subs       map[int]chan Event
-	nextSub    int
 	running    bool
 	startedAt  time.Time
 	upLogged   bool
@@ -151,21 +158,6 @@ type Supervisor struct {
 	stopRollout context.CancelFunc
 	// loggedHostCond is the engine-wide condition last logged (hostcondition.go).
 	loggedHostCond string
-}
-
-// depView is what dependents need to know of a service.
-type depView struct {
-	status    Status
-	started   bool
-	completed bool
-	failed    bool
-	enabled   bool
-	begun     bool      // its first start is under way or done
-	launched  bool      // its first start is done (or it was adopted running)
-	held      bool      // it will not start now: a backoff to wait out, or stopping
-	acting    time.Time // when its current action began; zero when none
-	exitCode  int       // non-zero: the exit code of its container, now down
-	hostCond  string    // the engine-wide condition its last start ran into
 }
 
 // New prepares a supervisor for a stack and its plan.
@@ -194,15 +186,17 @@ func New(st *compose.Stack, plan *compose.Plan, cfg Config, d Deps) *Supervisor 
 		starts:   newStartQueue(1),
 		runners:  map[string]*runner{},
 		statuses: map[string]ServiceStatus{},
-		views:    map[string]depView{},
+		board:    newBoard(plan, d.Gate != nil),
 		byID:     map[string]*runner{},
 		pre:      map[string]*precreation{},
-		subs:     map[int]chan Event{},
 	}
+	s.bus = newEventBus(s.cfg.EventHistory, d.Store, d.Clock, d.Logger)
 	for _, ps := range plan.Services {
 		s.order = append(s.order, ps.Name)
 	}
 	s.starts.ahead, s.starts.clock = s.startAhead, d.Clock
+	s.act = &actuator{engine: d.Engine, gate: d.Gate, starts: s.starts, stopTimeout: s.cfg.StopTimeout, log: d.Logger,
+		stack: s.Stack, create: s.createContainer}
 	return s
 }
 
@@ -219,47 +213,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	<-prepared
-	loadCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	records, err := s.store.Load(loadCtx)
-	cancel()
+	records, err := s.loadRecords(ctx)
 	if err != nil {
 		s.log.Warn("state store could not be read; starting with fresh counts", "error", err)
-		records = map[string]state.Record{}
 	}
-
 	runCtx, cancelRuns := context.WithCancel(ctx)
 	defer cancelRuns()
-	stackUp := false
-	for _, c := range existing {
-		stackUp = stackUp || c.Running
-	}
-	s.mu.Lock()
-	s.runCtx, s.cancelRuns = runCtx, cancelRuns
-	s.startedAt = s.clock.Now()
-	for i := range s.plan.Services {
-		ps := &s.plan.Services[i]
-		var c *Container
-		if ex, ok := existing[ps.Name]; ok {
-			c = &ex
-		}
-		var rec *state.Record
-		if r, ok := records[ps.Name]; ok {
-			rec = &r
-		}
-		r := newRunner(s, s.plan, ps, c, rec)
-		if !s.cfg.KeepOutdated {
-			r.outdated = s.outdatedWhy(s.stack, ps, existing)
-		}
-		r.adoptExited(stackUp, s.engine.ConfigHash(s.stack, ps.Service))
-		s.runners[ps.Name] = r
-		if r.ctr.ID != "" {
-			s.byID[r.ctr.ID] = r
-		}
-		s.views[ps.Name] = depView{status: r.st, enabled: r.enabled, started: r.ctr.Running,
-			launched: r.launched, held: !r.launched && !r.nextRestart.IsZero()}
-	}
-	s.running = true
-	s.mu.Unlock()
+	s.adoptAll(runCtx, cancelRuns, existing, records)
 
 	events := s.engine.Events(runCtx, s.stack.Name)
 	s.wg.Add(1)
@@ -289,6 +249,64 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 }
 
+// loadRecords reads the stored state of every service; on an error it
+// returns none, so that counts start fresh.
+func (s *Supervisor) loadRecords(ctx context.Context) (map[string]state.Record, error) {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	records, err := s.store.Load(lctx)
+	if err != nil {
+		return map[string]state.Record{}, err
+	}
+	return records, nil
+}
+
+// adoptAll makes a runner for every planned service, adopting the
+// containers found, and marks the supervisor running.
+func (s *Supervisor) adoptAll(runCtx context.Context, cancelRuns context.CancelFunc, existing map[string]Container, records map[string]state.Record) {
+	stackUp := false
+	for _, c := range existing {
+		stackUp = stackUp || c.Running
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runCtx, s.cancelRuns = runCtx, cancelRuns
+	s.startedAt = s.clock.Now()
+	for i := range s.plan.Services {
+		ps := &s.plan.Services[i]
+		outdated := ""
+		if !s.cfg.KeepOutdated {
+			outdated = s.outdatedWhy(s.stack, ps, existing)
+		}
+		s.addRunnerLocked(ps, existing, records, stackUp, outdated)
+	}
+	s.running = true
+}
+
+// addRunnerLocked makes the runner of a service of the current plan, with
+// its container if one exists and its stored record if any, and registers
+// it (not started: see startRunner). Run and Reload both add runners so.
+func (s *Supervisor) addRunnerLocked(ps *compose.PlannedService, existing map[string]Container, records map[string]state.Record, stackUp bool, outdated string) *runner {
+	var c *Container
+	if ex, ok := existing[ps.Name]; ok {
+		c = &ex
+	}
+	var rec *state.Record
+	if rr, ok := records[ps.Name]; ok {
+		rec = &rr
+	}
+	r := newRunner(s, s.plan, ps, c, rec)
+	r.outdated = outdated
+	r.adoptExited(stackUp, s.engine.ConfigHash(s.stack, ps.Service))
+	s.runners[ps.Name] = r
+	if r.ctr.ID != "" {
+		s.byID[r.ctr.ID] = r
+	}
+	s.board.set(ps.Name, depView{status: r.st, enabled: r.enabled, started: r.ctr.Running,
+		launched: r.launched, held: !r.launched && !r.nextRestart.IsZero()})
+	return r
+}
+
 // startRunner runs a runner under its own context, so that Reload can end
 // one without the others.
 func (s *Supervisor) startRunner(r *runner) {
@@ -308,98 +326,6 @@ func (s *Supervisor) current() (*compose.Stack, *compose.Plan) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stack, s.plan
-}
-
-// prepare has the engine create the project's networks and volumes while
-// discovery runs, off the path to the first start; the channel closes when
-// it is done. A failure only costs time: each Create ensures them again
-// and reports what is wrong, naming the service.
-func (s *Supervisor) prepare(ctx context.Context) <-chan struct{} {
-	done := make(chan struct{})
-	p, ok := s.engine.(Preparer)
-	if !ok {
-		close(done)
-		return done
-	}
-	go func() {
-		defer close(done)
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := p.Prepare(pctx, s.stack); err != nil && ctx.Err() == nil {
-			s.log.Warn("networks and volumes not prepared ahead; each container's create tries again", "error", err)
-		}
-	}()
-	return done
-}
-
-// discover lists existing containers, waiting for the engine if needed.
-func (s *Supervisor) discover(ctx context.Context) (map[string]Container, error) {
-	beat := s.beatWhileDiscovering(ctx)
-	defer beat.stop()
-	delay := time.Second
-	for {
-		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		found, err := s.engine.Discover(dctx, s.stack)
-		cancel()
-		if err == nil {
-			return found, nil
-		}
-		s.log.Error("Failed to connect to Docker daemon", "error", err, "retry_in", delay)
-		beat.set(err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("discovering containers of %s: %w", s.stack.Name, err)
-		case <-s.clock.After(delay):
-		}
-		// At most 5 s: the stack waits on this once the engine is back.
-		delay = min(delay*2, 5*time.Second)
-	}
-}
-
-// discoveryBeat feeds OnTick (systemd's watchdog and STATUS=) every
-// second while discover waits for the engine: one attempt (up to its
-// timeout) plus the backoff outlasts WatchdogSec, so pinging only between
-// attempts got a healthy agent SIGABRTed whenever the engine was down at
-// boot. It is the only caller of OnTick until discover returns.
-type discoveryBeat struct {
-	mu   sync.Mutex
-	err  string
-	stop func()
-}
-
-func (b *discoveryBeat) set(err error) {
-	b.mu.Lock()
-	b.err = err.Error()
-	b.mu.Unlock()
-}
-
-func (s *Supervisor) beatWhileDiscovering(ctx context.Context) *discoveryBeat {
-	b := &discoveryBeat{err: "connecting", stop: func() {}}
-	if s.cfg.OnTick == nil {
-		return b
-	}
-	phases, total := len(s.plan.Phases), len(s.order)
-	bctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	b.stop = func() { cancel(); <-done }
-	go func() {
-		defer close(done)
-		t := s.clock.NewTimer(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-bctx.Done():
-				return
-			case <-t.C():
-				t.Reset(time.Second)
-				b.mu.Lock()
-				why := b.err
-				b.mu.Unlock()
-				s.cfg.OnTick(Progress{Phases: phases, Total: total, EngineError: why})
-			}
-		}
-	}()
-	return b
 }
 
 func (s *Supervisor) consume(ctx context.Context, events <-chan EngineEvent) {
@@ -434,8 +360,14 @@ func (s *Supervisor) dispatch(ev EngineEvent) {
 		select {
 		case r.events <- ev:
 		default:
-			// A runner this far behind re-inspects on the resync that follows.
+			// A runner this far behind re-inspects its container once it
+			// catches up (catchUp), so what the event said is not lost.
 			s.log.Warn("event dropped: service busy", "service", r.svc.Name, "event", ev.Kind)
+			r.behind.Store(true)
+			select {
+			case r.poke <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

@@ -55,7 +55,7 @@ func (e *hungEngine) tries() int {
 // With WatchdogSec=30s the agent must ping at least every 15 s
 // (sd_watchdog_enabled's half), also while discovery retries with backoff.
 func TestWatchdogFedWhileTheEngineIsDownAtBoot(t *testing.T) {
-	const watchdogSec = 30 * time.Second
+	const watchdogPeriod = 30 * time.Second
 	h := newHarness(t, `
 services:
   db: {image: x, healthcheck: {test: 'true', interval: 1s}}
@@ -99,9 +99,9 @@ services:
 	}
 	prev := start
 	for _, at := range append(got, h.clock.Now()) {
-		if gap := at.Sub(prev); gap > watchdogSec/2 {
+		if gap := at.Sub(prev); gap > watchdogPeriod/2 {
 			t.Errorf("no watchdog ping for %s (from %s to %s into the outage); want one at least every %s",
-				gap, prev.Sub(start), at.Sub(start), watchdogSec/2)
+				gap, prev.Sub(start), at.Sub(start), watchdogPeriod/2)
 		}
 		prev = at
 	}
