@@ -31,7 +31,7 @@ build: ## build bin/hostagent
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/hostagent ./cmd/hostagent
 
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: golangci funclen ## gofmt, go vet, golangci-lint (mk/lint.mk) and the 60-line check
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
