@@ -73,7 +73,10 @@ services:
 	// (d becomes startable when c is healthy, which may be before a.)
 	want := []string{"db", "cache", "c", "b", "e", "f", "a"}
 	for i := range 20 {
-		h := newHarness(t, yaml, Config{})
+		// One start in flight: with two, two services granted one after
+		// the other race to the engine (the queue's grant order with two
+		// slots: TestStartQueueTwoSlotsGrantInPriorityOrder).
+		h := newHarness(t, yaml, Config{StartSlots: 1})
 		// Small fake-time steps: a hold lasts 250 ms of fake time, and the
 		// runner it holds for needs real time to be scheduled and ask.
 		h.step = 5 * time.Millisecond

@@ -3,7 +3,6 @@ package supervisor
 import (
 	"cmp"
 	"context"
-	"math"
 	"slices"
 	"time"
 
@@ -12,18 +11,13 @@ import (
 
 // Containers that do not exist yet, of services whose image is present
 // and due no pull or build, are created ahead of their start, in
-// start-priority order, while the start lane is idle: typically while
-// services wait for their dependencies to turn healthy (compose up, too,
-// creates everything before it starts). A start then only starts. Podman
-// runs a create and a start no faster side by side than one after the
-// other (measured on 4.3: a start alongside creates takes twice as long),
-// so the creator takes the start lane itself, below every service: it
-// never competes with a start, and a start that arrives waits for at most
-// one create. Each service's first create is done once: by the creator or
-// by its own start, whichever claims it first.
-
-// precreateSlot is the creator's name in the start queue.
-const precreateSlot = "\x00precreate"
+// start-priority order, beside the starts (compose up, too, creates
+// everything before it starts). A start then only starts. The creator
+// does not take the start lane: on Podman 4.3 a create beside a start
+// costs the start nothing once the create skips the network inspect
+// (which waits behind a start's network setup; the engine remembers the
+// networks it made). Each service's first create is done once: by the
+// creator or by its own start, whichever claims it first.
 
 // precreation is one service's container made ahead of its start.
 type precreation struct {
@@ -57,12 +51,10 @@ func (s *Supervisor) precreate(ctx context.Context, existing map[string]Containe
 	go func() {
 		defer s.wg.Done()
 		for _, ps := range todo {
-			release, err := s.starts.acquire(ctx, precreateSlot, math.MinInt64)
-			if err != nil {
+			if ctx.Err() != nil {
 				return
 			}
 			s.precreateOne(ctx, images, stack, ps)
-			release()
 		}
 	}()
 }

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,4 +80,66 @@ func TestStartQueueHeldSlotGoesToTheExpectedService(t *testing.T) {
 	if a, b := <-order, <-order; a != "high" || b != "low" {
 		t.Errorf("order %s, %s; want high, low", a, b)
 	}
+}
+
+// With two slots, waiters are granted one per freed slot, highest
+// priority first.
+func TestStartQueueTwoSlotsGrantInPriorityOrder(t *testing.T) {
+	q := newStartQueue(2)
+	relX, err := q.acquire(t.Context(), "x", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relY, err := q.acquire(t.Context(), "y", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	granted := make(chan string)
+	done := map[string]chan struct{}{}
+	for i, name := range []string{"p1", "p3", "p4", "p2"} {
+		done[name] = make(chan struct{})
+		prio := map[string]int64{"p1": 1, "p2": 2, "p3": 3, "p4": 4}[name]
+		go func() {
+			release, err := q.acquire(t.Context(), name, prio)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			granted <- name
+			<-done[name]
+			release()
+		}()
+		for waiting(q) < i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	next := func() string {
+		select {
+		case n := <-granted:
+			return n
+		case <-time.After(5 * time.Second):
+			t.Fatal("no grant after a slot was freed")
+			return ""
+		}
+	}
+	var order []string
+	relX()
+	order = append(order, next())
+	relY()
+	order = append(order, next())
+	for _, n := range order[:2] {
+		close(done[n])
+		order = append(order, next())
+	}
+	if want := []string{"p4", "p3", "p2", "p1"}; fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Errorf("grant order %v, want %v", order, want)
+	}
+	close(done[order[2]])
+	close(done[order[3]])
+}
+
+func waiting(q *startQueue) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.waiters)
 }

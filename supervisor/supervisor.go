@@ -69,6 +69,9 @@ type Config struct {
 	// default they are recreated, one at a time in phase order. A reload
 	// recreates them either way.
 	KeepOutdated bool
+	// StartSlots is how many starts may be in flight at once (default
+	// startSlots, see startqueue.go).
+	StartSlots int
 }
 
 func (c Config) withDefaults() Config {
@@ -92,6 +95,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EventHistory <= 0 {
 		c.EventHistory = 500
+	}
+	if c.StartSlots <= 0 {
+		c.StartSlots = startSlots
 	}
 	return c
 }
@@ -183,7 +189,7 @@ func New(st *compose.Stack, plan *compose.Plan, cfg Config, d Deps) *Supervisor 
 		clock:    d.Clock,
 		log:      d.Logger,
 		metrics:  metricsHook{d.Metrics},
-		starts:   newStartQueue(1),
+		starts:   newStartQueue(cfg.withDefaults().StartSlots),
 		runners:  map[string]*runner{},
 		statuses: map[string]ServiceStatus{},
 		board:    newBoard(plan, d.Gate != nil),

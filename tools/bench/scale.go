@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -33,6 +34,10 @@ type floors struct {
 	// stopped, started again; the sum of the start calls (zero unless
 	// measured). What an agent restart or a reboot leaves to start.
 	restarts time.Duration
+	// pairedRestarts: the same stopped containers started two at a time
+	// (two goroutines, each taking the next), as the agent's start queue
+	// does; wall time.
+	pairedRestarts time.Duration
 	// pipelined: fresh containers, one goroutine creating them while a
 	// second starts each as soon as it exists; wall time. Were Podman to
 	// run a create beside a start, this would approach the larger of
@@ -120,6 +125,31 @@ func startEach(ctx context.Context, c *engine.Client, ids []engine.ContainerID) 
 		sum += time.Since(t0)
 	}
 	return sum, nil
+}
+
+// startPaired starts the containers two at a time, in order (each of two
+// goroutines takes the next); the wall time.
+func startPaired(ctx context.Context, c *engine.Client, ids []engine.ContainerID) (time.Duration, error) {
+	next := make(chan engine.ContainerID, len(ids))
+	for _, id := range ids {
+		next <- id
+	}
+	close(next)
+	errs := make(chan error, 2)
+	t0 := time.Now()
+	for range 2 {
+		go func() {
+			for id := range next {
+				if err := c.Start(ctx, id); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	err := errors.Join(<-errs, <-errs)
+	return time.Since(t0), err
 }
 
 // pipelined creates the stack's containers in one goroutine while this
@@ -322,12 +352,19 @@ func benchScale(ctx context.Context, o options, pm *podmantest.Service) ([]row, 
 	if err != nil {
 		return nil, nil, err
 	}
+	if _, err := stopAll(ctx, pm, c, a.project); err != nil {
+		return nil, nil, err
+	}
+	paired, err := startPaired(ctx, c, order)
+	if err != nil {
+		return nil, nil, err
+	}
 	a.stop(ctx)
 	fl, err := startFloor(ctx, pm, compose.Options{Files: []string{a.file}, ProjectName: a.project})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start floor: %w", err)
 	}
-	fl.restarts = restarts
+	fl.restarts, fl.pairedRestarts = restarts, paired
 	fmt.Printf("   floors (%d containers): create then start each %.3fs (creates %.3fs + starts %.3fs); starts of pre-created %.3fs (after creates %.3fs); starts of stopped %.3fs; pipelined %.3fs\n",
 		fl.n, fl.createStart.Seconds(), fl.createStartCreates.Seconds(), fl.createStartStarts.Seconds(), fl.starts.Seconds(), fl.creates.Seconds(), fl.restarts.Seconds(), fl.pipelined.Seconds())
 	return scaleRows(o.services, fresh, again, fl), scaleNotes(o.services, fresh, again, fl), nil
@@ -373,8 +410,8 @@ func scaleRows(n int, fresh, again bringUp, fl floors) []row {
 		name: fmt.Sprintf("bring-up of %d existing stopped containers (agent restart or reboot; no health checks)", n),
 		measured: fmt.Sprintf("%.2f s from launch to the last container's StartedAt: %.3f × the starts-only floor (the first started at %.2f s; the agent reported all running at %.2f s; no container created)",
 			again.span, againRatio, again.toFirst, again.agentSaw),
-		reference: fmt.Sprintf("starts-only floor: the same %d containers, stopped after running, started one after another, %.2f s (%.0f ms each); never-started pre-created ones: %.2f s",
-			fl.n, rs, rs*1000/float64(fl.n), so),
+		reference: fmt.Sprintf("starts-only floor: the same %d containers, stopped after running, started one after another, %.2f s (%.0f ms each); never-started pre-created ones: %.2f s; the stopped ones started two at a time (as the agent does): %.2f s",
+			fl.n, rs, rs*1000/float64(fl.n), so, fl.pairedRestarts.Seconds()),
 		target:  fmt.Sprintf("≤ %.2f × the starts-only floor", scaleTarget),
 		verdict: verdict(againRatio <= scaleTarget),
 		pass:    againRatio <= scaleTarget,
