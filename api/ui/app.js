@@ -432,9 +432,14 @@ async function loadPlan() {
   } catch { st.plan = null; st.planBy = new Map(); }
 }
 
+// wsApplied counts WebSocket messages applied to st.services. A REST read
+// that a message overtook is older than what the page shows: dropped.
+let wsApplied = 0;
+
 async function loadAll() {
+  const before = wsApplied;
   const [, svcs, evs] = await Promise.allSettled([loadPlan(), api('/api/system/services'), api(`/api/system/health/events?limit=${MAX_EVENTS}`)]);
-  if (svcs.status === 'fulfilled') setServices(svcs.value.services, svcs.value.progress);
+  if (svcs.status === 'fulfilled' && wsApplied === before) setServices(svcs.value.services, svcs.value.progress);
   else $('#summary').textContent = `Cannot read the agent's status: ${svcs.reason.message}`;
   if (evs.status === 'fulfilled') for (const ev of evs.value.events) addEvent(ev, false);
   renderStack();
@@ -472,11 +477,13 @@ function onMessage(m) {
       $('#ev-list').prepend(h('li', { class: 'sep' }, 'The agent restarted'));
     }
     st.lastSeq = m.seq;
+    wsApplied++;
     setServices(m.data.services, m.data.progress);
     return;
   }
   if (m.type !== 'service_status' || !m.data) return;
   st.lastSeq = Math.max(st.lastSeq, m.seq || 0);
+  wsApplied++;
   if (m.message === 'Service removed') {
     st.services.delete(m.data.name);
     st.cards.get(m.data.name)?.remove();

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,12 +74,28 @@ func newLiveAgent(t *testing.T, compose string) *liveAgent {
 		"HOSTAGENT_ENV_FILE="+filepath.Join(dir, "hostagent.env"),
 	)}
 	t.Cleanup(func() {
+		if t.Failed() && a.cmd != nil {
+			if resp, err := http.Get("http://" + a.apiAddr() + "/api/system/services"); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				t.Logf("GET /api/system/services at the failure: %s", b)
+			}
+		}
 		a.stop(syscall.SIGTERM)
+		if t.Failed() && a.log != nil {
+			t.Logf("the agent's log (its last run):\n%s", lastLines(a.log.String(), 80))
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		_ = pm.Cleanup(ctx, project)
 	})
 	return a
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func (a *liveAgent) start() {
