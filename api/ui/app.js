@@ -439,8 +439,9 @@ let wsApplied = 0;
 async function loadAll() {
   const before = wsApplied;
   const [, svcs, evs] = await Promise.allSettled([loadPlan(), api('/api/system/services'), api(`/api/system/health/events?limit=${MAX_EVENTS}`)]);
-  if (svcs.status === 'fulfilled' && wsApplied === before) setServices(svcs.value.services, svcs.value.progress);
-  else $('#summary').textContent = `Cannot read the agent's status: ${svcs.reason.message}`;
+  if (svcs.status === 'fulfilled') {
+    if (wsApplied === before) setServices(svcs.value.services, svcs.value.progress);
+  } else $('#summary').textContent = `Cannot read the agent's status: ${svcs.reason.message}`;
   if (evs.status === 'fulfilled') for (const ev of evs.value.events) addEvent(ev, false);
   renderStack();
   renderGantt();

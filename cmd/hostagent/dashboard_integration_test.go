@@ -120,7 +120,9 @@ func waitJS(ctx context.Context, t *testing.T, desc string, limit time.Duration,
 	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(limit))); err != nil {
-		t.Fatalf("%s: not within %s: %v", desc, limit, err)
+		// What the page shows instead, to tell why.
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({ready: document.body.dataset.ready, conn: document.querySelector('#conn')?.textContent, summary: document.querySelector('#summary')?.textContent, cards: [...document.querySelectorAll('#phases .svc')].map((c) => c.dataset.service + ':' + c.dataset.status)})`))
+		t.Fatalf("%s: not within %s: %v\npage: %s", desc, limit, err, state)
 	}
 }
 
