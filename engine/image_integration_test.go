@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 func rmi(t *testing.T, pm *podmantest.Service, refs ...string) {
 	t.Cleanup(func() {
 		for _, r := range refs {
-			_, _ = pm.Podman(t.Context(), "rmi", "-f", r)
+			_, _ = pm.Podman(context.WithoutCancel(t.Context()), "rmi", "-f", r)
 		}
 	})
 }

@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestIntegrationImageChangeAndRecreateKeepsVolumes(t *testing.T) {
 	ctx := t.Context()
 	tag := "localhost/" + p + "-app:latest"
 	podman(t, pm, "tag", podmantest.BusyboxImage, tag)
-	t.Cleanup(func() { _, _ = pm.Podman(t.Context(), "untag", tag) })
+	t.Cleanup(func() { _, _ = pm.Podman(context.WithoutCancel(t.Context()), "untag", tag) })
 	st, err := podmantest.LoadStack(ctx, t.TempDir(), p, `
 services:
   app:

@@ -3,6 +3,7 @@
 package supervisor_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,7 +45,7 @@ services:
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { _, _ = rig.pm.Podman(t.Context(), "rmi", "-f", rig.project+"-built") })
+	t.Cleanup(func() { _, _ = rig.pm.Podman(context.WithoutCancel(t.Context()), "rmi", "-f", rig.project+"-built") })
 
 	sup, _ := rig.run(nil)
 	waitReal(t, sup, "the built service and its dependent running", 90*time.Second, func() bool {

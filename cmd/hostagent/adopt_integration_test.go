@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,7 +157,7 @@ func TestAdoptComposeMadeStacks(t *testing.T) {
 			if err := os.WriteFile(file, []byte("name: "+a.project+"\n"+rest), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { _ = a.pm.Cleanup(t.Context(), a.project) })
+			t.Cleanup(func() { _ = a.pm.Cleanup(context.WithoutCancel(t.Context()), a.project) })
 			_ = a.pm.Cleanup(t.Context(), a.project)
 
 			cmd := tc.up(t, a.pm, bin, file, a.project)

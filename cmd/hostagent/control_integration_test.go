@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,7 @@ func TestUpReloadStopStartDownWithTheAgent(t *testing.T) {
 	if out, err := pm.Podman(ctx, "tag", podmantest.TestsvcImage, tag); err != nil {
 		t.Fatalf("podman tag: %v %s", err, out)
 	}
-	t.Cleanup(func() { _, _ = pm.Podman(t.Context(), "rmi", "-f", tag) })
+	t.Cleanup(func() { _, _ = pm.Podman(context.WithoutCancel(t.Context()), "rmi", "-f", tag) })
 	stack := `
 x-svc: &svc
   healthcheck: {test: ['CMD-SHELL', 'test -f /tmp/healthy'], interval: 1s, timeout: 2s, retries: 2, start_period: 10s}
