@@ -3,12 +3,10 @@
 package supervisor_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hostagent/hostagent/internal/testsupport/podmantest"
 	"github.com/hostagent/hostagent/state"
 	"github.com/hostagent/hostagent/supervisor"
 )
@@ -17,14 +15,7 @@ import (
 // container's name reach the service's detail.
 func TestRealDetailShowsTheChecks(t *testing.T) {
 	const secret = "hunter2-detail-pass"
-	r := newRealRig(t, fmt.Sprintf(`
-services:
-  db:
-    image: %s
-    environment: {POSTGRES_PASSWORD: %s}
-    healthcheck: {test: ['CMD-SHELL', 'echo "login failed with $$POSTGRES_PASSWORD"; exit 1'], interval: 1s, timeout: 5s, retries: 3, start_period: 1s}
-    x-hostagent: {restart: {backoff_base: 1h}}
-`, podmantest.TestsvcImage, secret))
+	r := leakyCheckRig(t, secret, 3)
 	sup, stop := r.run(state.NewMemory())
 	defer stop()
 	deadline := time.Now().Add(60 * time.Second)

@@ -12,18 +12,24 @@ import (
 	"github.com/hostagent/hostagent/state"
 )
 
-// A real CMD-SHELL check prints the password the container got from the
-// compose file; the detail every reader sees has it as ***.
-func TestRealProbeOutputRedacted(t *testing.T) {
-	const secret = "hunter2-real-db-pass"
-	r := newRealRig(t, fmt.Sprintf(`
+// leakyCheckRig runs db, whose failing CMD-SHELL check prints the password
+// the container got from the compose file, failing after retries checks.
+func leakyCheckRig(t *testing.T, secret string, retries int) *realRig {
+	return newRealRig(t, fmt.Sprintf(`
 services:
   db:
     image: %s
     environment: {POSTGRES_PASSWORD: %s}
-    healthcheck: {test: ['CMD-SHELL', 'echo "login failed with $$POSTGRES_PASSWORD"; exit 1'], interval: 1s, timeout: 5s, retries: 1, start_period: 1s}
+    healthcheck: {test: ['CMD-SHELL', 'echo "login failed with $$POSTGRES_PASSWORD"; exit 1'], interval: 1s, timeout: 5s, retries: %d, start_period: 1s}
     x-hostagent: {restart: {backoff_base: 1h}}
-`, podmantest.TestsvcImage, secret))
+`, podmantest.TestsvcImage, secret, retries))
+}
+
+// A real CMD-SHELL check prints the password the container got from the
+// compose file; the detail every reader sees has it as ***.
+func TestRealProbeOutputRedacted(t *testing.T) {
+	const secret = "hunter2-real-db-pass"
+	r := leakyCheckRig(t, secret, 1)
 	sup, stop := r.run(state.NewMemory())
 	defer stop()
 	deadline := time.Now().Add(60 * time.Second)
