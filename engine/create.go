@@ -75,10 +75,15 @@ func (c *Client) Create(ctx context.Context, st *compose.Stack, service string) 
 }
 
 // missingNetwork says whether a create failed for a network that does not
-// exist. Podman 4.3 answers it with a 500 ("unable to find network with
-// name or ID x: network not found"), Docker with a 404.
+// exist: Podman 4.3 answers "unable to find network with name or ID x:
+// network not found" (a 500), Docker "network x not found" (a 404). A
+// missing image is a 404 too, and no reason to create twice.
 func missingNetwork(err error) bool {
-	return err != nil && (errors.Is(err, ErrNotFound) || strings.Contains(err.Error(), "network not found"))
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "network") && strings.Contains(msg, "not found")
 }
 
 // createContainer creates through libpod when the container needs CDI

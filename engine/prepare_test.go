@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -84,5 +85,23 @@ func TestImageReadyOnlyForPresentImagesDueNoPullOrBuild(t *testing.T) {
 		if err != nil || got != w {
 			t.Errorf("ImageReady(%s) = %v, %v; want %v", name, got, err, w)
 		}
+	}
+}
+
+// A create retries after re-making its networks only when a network is
+// what was missing, not for any 404.
+func TestMissingNetworkOnlyForNetworks(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"Error response from daemon: container create: unable to find network with name or ID p_back: network not found": true,
+		"Error response from daemon: network p_back not found":                                                           true,
+		"Error response from daemon: No such image: localhost/x:latest":                                                  false,
+		"Error response from daemon: no such object":                                                                     false,
+	} {
+		if got := missingNetwork(errors.New(msg)); got != want {
+			t.Errorf("missingNetwork(%q) = %v, want %v", msg, got, want)
+		}
+	}
+	if missingNetwork(nil) {
+		t.Error("missingNetwork(nil) = true")
 	}
 }
